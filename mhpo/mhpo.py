@@ -28,14 +28,18 @@ import math
 import torch
 import torch.nn.functional as F
 
-from mhpo.objectives import Batch, Objective, register
+from mhpo.objectives import Batch, Objective, positive, register
 
-_positive = lambda x: x > 0  # noqa: E731
+
+def _pow(x: torch.Tensor, k: float) -> torch.Tensor:
+    """x**k, with the default shapes (2, 1.5) spelled out: ~3× faster than the generic pow kernel on CPU."""
+    return x * x if k == 2 else x * x.sqrt() if k == 1.5 else x**k
 
 
 def hazard(x: torch.Tensor, k_pos: float, lam_pos: float, k_neg: float, lam_neg: float) -> torch.Tensor:
     """Weibull cumulative hazards of the positive and negative shift: (s(x)/λ+)^k+ + (s(−x)/λ−)^k−."""
-    return (F.softplus(x) / lam_pos) ** k_pos + (F.softplus(-x) / lam_neg) ** k_neg
+    sp = F.softplus(x)
+    return _pow(sp / lam_pos, k_pos) + _pow((sp - x) / lam_neg, k_neg)  # s(−x) = s(x) − x: one softplus
 
 
 @register("mhpo")
@@ -51,9 +55,7 @@ class MHPO(Objective):
     use_dhp: bool = True   # False: LFM-only ablation (ζ ≡ 0)
     centered: bool = False  # True: subtract ζ(1) so the on-policy scale is 1 (see module docstring)
 
-    checks = (("c", _positive, "c must be > 0 (the modulator's bound)"),
-              ("k_pos", _positive, "Weibull shape k+ must be > 0"), ("lam_pos", _positive, "Weibull scale λ+ must be > 0"),
-              ("k_neg", _positive, "Weibull shape k− must be > 0"), ("lam_neg", _positive, "Weibull scale λ− must be > 0"))
+    checks = positive("c", "k_pos", "lam_pos", "k_neg", "lam_neg")  # c bounds ψ; Weibull shapes and scales
 
     def zeta(self, x: torch.Tensor) -> torch.Tensor:
         z = hazard(x, self.k_pos, self.lam_pos, self.k_neg, self.lam_neg)
@@ -61,19 +63,23 @@ class MHPO(Objective):
             z = z - hazard(torch.zeros((), dtype=x.dtype), self.k_pos, self.lam_pos, self.k_neg, self.lam_neg)
         return z
 
+    def on_policy_scale(self) -> float:
+        """exp(−ζ(1)): ≈ 0.265 at the literal defaults, 1 when centered or without the hazard penalty."""
+        return math.exp(-self.zeta(torch.zeros((), dtype=torch.float64)).item()) if self.use_dhp else 1.0
+
     def per_token_loss(self, b: Batch) -> torch.Tensor:
         lr = b.log_ratio
-        psi = self.c * torch.tanh(lr / self.c) if self.use_lfm else lr
-        zeta = self.zeta(psi.detach()) if self.use_dhp else torch.zeros_like(psi)
-        with torch.no_grad():  # diagnostics; computed from values already at hand
-            keep = b.keep
-            sech2 = 1.0 - torch.tanh(lr / self.c) ** 2 if self.use_lfm else torch.ones_like(lr)
-            mult = torch.exp(psi - zeta) * sech2
-            self.log(survival=b.masked_mean(torch.exp(-zeta)),
+        t = torch.tanh(lr / self.c) if self.use_lfm else None
+        psi = self.c * t if self.use_lfm else lr
+        zeta = self.zeta(psi.detach()) if self.use_dhp else None
+        w = torch.exp(psi - zeta) if self.use_dhp else torch.exp(psi)  # exp(ψ − sg[ζ]), ψ carries the gradient
+        with torch.no_grad():  # diagnostics, from values already at hand
+            mult = w * (1.0 - t * t) if self.use_lfm else w  # M(r) = exp(ψ − ζ)·sech²(log r / c)
+            self.log(survival=b.masked_mean(torch.exp(-zeta)) if self.use_dhp else 1.0,
                      saturation=b.masked_mean((lr.abs() > self.c).to(lr.dtype)),
                      mult_mean=b.masked_mean(mult),
-                     mult_max=torch.where(keep, mult, 0.0).max())
-        return -torch.exp(psi - zeta) * b.advantages
+                     mult_max=torch.where(b.keep, mult, 0.0).max())
+        return -w * b.advantages
 
 
 @register("mhpo_lfm")
