@@ -1,0 +1,193 @@
+"""``mhpo-bench evaluate``: sample k completions per problem, score them, write records and summaries.
+
+Writes ``OUT/{benchmark}.jsonl`` (one row per problem and sample) and ``OUT/{benchmark}.summary.json``
+(docs/interfaces.md), both atomically. Resumable: finished problems are appended to a hidden progress file
+``OUT/.{benchmark}.progress.jsonl`` (one complete line per problem, with a fingerprint of model and sampling);
+a rerun with the same settings reuses them and generates only the rest. The progress file is removed once
+the final files are in place; a benchmark whose summary already matches the fingerprint is skipped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import re
+import sys
+import time
+from pathlib import Path
+
+from mhpo import io
+
+from benchmarks import catalog, metrics, scoring
+from benchmarks.generation import Sampling, make_generator, resolve_model
+
+
+def configure(parser) -> None:
+    parser.add_argument("--model", required=True, help="HF model dir, a run dir (uses final/), checkpoint dir or hub name")
+    parser.add_argument("--benchmarks", required=True, help="comma-separated names (see docs/benchmarks.md) or 'all'")
+    parser.add_argument("--k", type=int, default=None, help="samples per problem (default: the benchmark's k)")
+    parser.add_argument("--out", required=True, help="evaluation directory")
+    parser.add_argument("--backend", choices=("hf", "vllm"), default="hf")
+    parser.add_argument("--temperature", type=float, default=None, help="0 = greedy (default: the benchmark's)")
+    parser.add_argument("--top-p", type=float, default=None)
+    parser.add_argument("--max-tokens", type=int, default=None)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--limit", type=int, default=None, help="only the first N problems of each benchmark")
+    parser.add_argument("--data-dir", default=None, help="benchmark copies <DIR>/<name>/test.jsonl (or MHPO_BENCHMARK_DIR)")
+    parser.add_argument("--label", default=None, help="run label written to each record's `run` (default: the model)")
+    parser.add_argument("--step", type=int, default=None, help="training step of the checkpoint (default: from its name)")
+    parser.add_argument("--batch-size", type=int, default=8, help="prompts per generation batch (hf backend)")
+    parser.add_argument("--device", default=None, help="torch device for the hf backend (default: cuda if available)")
+    parser.add_argument("--workers", type=int, default=None, help="scoring processes (default: CPU count)")
+    parser.add_argument("--timeout", type=float, default=scoring.DEFAULT_TIMEOUT, help="seconds per answer when scoring")
+
+
+def _versions(backend: str) -> dict:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for pkg in ("mhpo-bench", "torch", "transformers", "math-verify", "vllm" if backend == "vllm" else None):
+        if pkg:
+            try:
+                out[pkg] = version(pkg)
+            except PackageNotFoundError:
+                out[pkg] = None
+    return out
+
+
+def _checkpoint_and_step(model_path: str, step: int | None) -> tuple[str, int | None]:
+    """Checkpoint name and training step: ``checkpoint-N`` gives N; a run's ``final/`` gives the last step
+    in the run's ``metrics.jsonl``; ``--step`` overrides both."""
+    if not os.path.isdir(model_path):
+        return model_path, step
+    path = Path(model_path)
+    if step is None:
+        m = re.fullmatch(r"checkpoint-(\d+)", path.name)
+        if m:
+            step = int(m.group(1))
+        elif path.name == "final" and (path.parent / "metrics.jsonl").is_file():
+            rows = io.read_jsonl(path.parent / "metrics.jsonl")
+            step = int(rows[-1]["step"]) if rows else None
+    return path.name, step
+
+
+def _fingerprint(model: str, bench: str, sampling: Sampling, backend: str) -> str:
+    blob = json.dumps({"model": model, "benchmark": bench, "sampling": sampling.asdict(), "backend": backend}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _load_progress(path: Path, fingerprint: str) -> dict[str, list]:
+    """Completed problems from an interrupted run with the same settings: {problem_id: [[text, n_tokens], ...]}."""
+    if not path.exists():
+        return {}
+    done = {}
+    for row in io.read_jsonl(path):  # a torn last line (killed mid-write) is ignored
+        if row.get("fingerprint") == fingerprint:
+            done[row["problem_id"]] = row["samples"]
+    return done
+
+
+def evaluate_benchmark(gen, bench: catalog.Benchmark, args, model_path: str, out: Path) -> dict:
+    """Generate (resuming), score and write one benchmark; returns its summary."""
+    t0 = time.time()
+    sampling = Sampling(
+        temperature=bench.sampling["temperature"] if args.temperature is None else args.temperature,
+        top_p=bench.sampling["top_p"] if args.top_p is None else args.top_p,
+        max_tokens=bench.sampling["max_tokens"] if args.max_tokens is None else args.max_tokens,
+        n=bench.k if args.k is None else args.k,
+        seed=args.seed,
+    )
+    fp = _fingerprint(model_path, bench.name, sampling, gen.name)
+    summary_path, records_path = out / f"{bench.name}.summary.json", out / f"{bench.name}.jsonl"
+    problems = bench.load(args.data_dir, limit=args.limit, seed=args.seed)
+    if summary_path.exists() and records_path.exists():
+        old = json.loads(summary_path.read_text())
+        if old.get("fingerprint") == fp and old.get("n_problems") == len(problems):
+            print(f"{bench.name}: already complete in {out}, skipped", file=sys.stderr)
+            return old
+    progress = out / f".{bench.name}.progress.jsonl"
+    done = _load_progress(progress, fp)
+    todo = [i for i, p in enumerate(problems) if p["id"] not in done]
+    if done:
+        print(f"{bench.name}: resuming, {len(problems) - len(todo)}/{len(problems)} problems already sampled", file=sys.stderr)
+
+    from tqdm.auto import tqdm
+
+    batch = max(1, args.batch_size)
+    with tqdm(total=len(todo), desc=f"{bench.name} generate", unit="prob", file=sys.stderr) as bar:
+        for s in range(0, len(todo), batch):
+            idx = todo[s : s + batch]
+            prompts = [gen.encode(problems[i]["prompt"], bench.chat_template) for i in idx]
+            outs = gen.generate(prompts, sampling, seed_offset=idx[0])
+            for i, samples in zip(idx, outs):
+                row = {"fingerprint": fp, "problem_id": problems[i]["id"], "samples": [list(x) for x in samples]}
+                io.append_jsonl(progress, row)
+                done[problems[i]["id"]] = row["samples"]
+            bar.update(len(idx))
+
+    checkpoint, step = _checkpoint_and_step(model_path, args.step)
+    run = args.label or args.model
+    flat = [(p, j, text, ntok) for p in problems for j, (text, ntok) in enumerate(done[p["id"]][: sampling.n])]
+    correct = scoring.score_many([(text, p["gold"]) for p, _, text, _ in flat], workers=args.workers,
+                                 timeout=args.timeout, progress=f"{bench.name} score")
+    records, per_problem = [], {}
+    for (p, j, text, ntok), ok in zip(flat, correct):
+        extracted = scoring.extract_answer(text)
+        records.append({
+            "run": run, "model": args.model, "checkpoint": checkpoint, "step": step, "benchmark": bench.name,
+            "problem_id": p["id"], "sample": j, "completion": text, "extracted": extracted,
+            "correct": bool(ok), "n_tokens": int(ntok),
+        })
+        per_problem.setdefault(p["id"], []).append((extracted, bool(ok)))
+    summary = {
+        "benchmark": bench.name,
+        "k": sampling.n,
+        "n_problems": len(problems),
+        "metrics": metrics.summarize(per_problem, sampling.n, seed=args.seed),
+        "sampling": {**{k: v for k, v in sampling.asdict().items()}, "backend": gen.name},
+        "versions": _versions(gen.name),
+        "model": args.model,
+        "run": run,
+        "checkpoint": checkpoint,
+        "step": step,
+        "limit": args.limit,
+        "fingerprint": fp,
+        "wall_time_s": round(time.time() - t0, 3),
+    }
+    io.write_jsonl(records_path, records)
+    io.write_json(summary_path, summary)  # the summary last: its presence marks the benchmark complete
+    progress.unlink(missing_ok=True)
+    return summary
+
+
+def main(args) -> int:
+    try:
+        names = catalog.parse_names(args.benchmarks)
+        benches = [catalog.get(n) for n in names]
+        model_path = resolve_model(args.model)
+        for b in benches:  # fail on missing data before loading a model
+            b.load(args.data_dir, limit=args.limit, seed=args.seed)
+        if args.k is not None and args.k < 1:
+            raise ValueError(f"--k must be >= 1, got {args.k}")
+    except (catalog.BenchmarkError, FileNotFoundError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        gen = make_generator(args.backend, model_path, seed=args.seed, batch_size=args.batch_size, device=args.device)
+    except (ImportError, OSError) as e:  # missing vLLM, unreadable weights, hub model while offline
+        print(f"error: cannot load {args.model!r} with the {args.backend} backend: {e}", file=sys.stderr)
+        return 2
+    summaries = {b.name: evaluate_benchmark(gen, b, args, model_path, out) for b in benches}
+    print(f"{'benchmark':<16} {'k':>3} {'n':>5}  avg@k [95% CI]          pass@k   maj@k")
+    for name, s in summaries.items():
+        m = s["metrics"]
+        print(f"{name:<16} {s['k']:>3} {s['n_problems']:>5}  {m['avg@k']['mean']:.3f} [{m['avg@k']['ci_low']:.3f}, "
+              f"{m['avg@k']['ci_high']:.3f}]  {m['pass@k']['mean']:.3f}   {m['maj@k']['mean']:.3f}")
+    if len(summaries) > 1:
+        macro = {m: sum(s["metrics"][m]["mean"] for s in summaries.values()) / len(summaries) for m in metrics.METRICS}
+        print(f"{'macro average':<26}  {macro['avg@k']:.3f}                    {macro['pass@k']:.3f}   {macro['maj@k']:.3f}")
+    return 0
