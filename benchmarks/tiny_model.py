@@ -6,25 +6,13 @@ project is ``mhpo-bench tiny-model``; this one is untrained and independent of i
 
 from __future__ import annotations
 
-import string
 from pathlib import Path
 
-SPECIALS = ["<pad>", "<s>", "</s>", "<unk>"]
-
-
 def char_tokenizer():
-    """A ``PreTrainedTokenizerFast`` with one token per printable ASCII character (no chat template)."""
-    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast
+    """The project's char-level tokenizer (``mhpo.tiny.char_tokenizer``): one token per printable ASCII character."""
+    from mhpo.tiny import char_tokenizer as _char_tokenizer
 
-    chars = sorted(set(string.printable) - set("\x0b\x0c\r"))
-    vocab = {tok: i for i, tok in enumerate(SPECIALS + chars)}
-    tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.Split(Regex("."), behavior="isolated")
-    tok.decoder = decoders.Fuse()
-    return PreTrainedTokenizerFast(
-        tokenizer_object=tok, pad_token="<pad>", bos_token="<s>", eos_token="</s>", unk_token="<unk>"
-    )
+    return _char_tokenizer()
 
 
 def build_tiny_llama(out_dir, seed: int = 0, hidden: int = 64, layers: int = 2) -> Path:
