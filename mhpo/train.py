@@ -1,0 +1,358 @@
+"""``mhpo-bench train``: train one objective on one recipe for one or more seeds, resumably.
+
+    mhpo-bench train --config tiny --objective mhpo --seed 0 --out results/runs/tiny/mhpo/seed0
+    mhpo-bench train --config tiny --objective grpo --seed 0,1,2 --out 'results/runs/tiny/grpo/seed{seed}'
+    mhpo-bench train --config qwen2.5-7b-instruct --objective mhpo --seed 0 --out /tmp/x --dry-run
+
+``--out`` may contain ``{seed}`` and ``{objective}``; with several seeds it must contain ``{seed}``. Seeds run one
+after another in this process (saves interpreter and import start-up per seed). Re-running the same command
+resumes each run from its last complete checkpoint; a run whose manifest says ``complete`` is skipped.
+The run directory layout is specified in docs/interfaces.md ("Training run directory").
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import shutil
+import sys
+import time
+import traceback
+import uuid
+import warnings
+from pathlib import Path
+
+import yaml
+
+from mhpo import io, manifest, objectives, recipe as recipes
+
+DTYPES = {"float32": "float32", "bfloat16": "bfloat16", "float16": "float16", "auto": "auto"}
+
+
+# ------------------------------------------------------------------------------------------------- CLI
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", required=True, help="recipe name (workflow/recipes/NAME.yaml) or YAML path")
+    parser.add_argument("--objective", required=True, help="registered objective (mhpo-bench objectives)")
+    parser.add_argument("--param", action="append", default=[], metavar="K=V",
+                        help="objective parameter override, e.g. --param c=2.0 (repeatable)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
+                        help="recipe override by dotted key, e.g. --set optim.lr=2e-6 (repeatable)")
+    parser.add_argument("--seed", default=None, help="seed or comma-separated seeds (default: the recipe's seeds)")
+    parser.add_argument("--out", required=True, help="run directory; may contain {seed} and {objective}")
+    parser.add_argument("--max-steps", type=int, default=None, help="override optim.max_steps")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="validate the recipe and build the full GRPOConfig without loading weights or data")
+
+
+def _kv(items: list[str], what: str) -> dict:
+    out = {}
+    for item in items:
+        if "=" not in item:
+            raise ValueError(f"{what} {item!r} must look like KEY=VALUE")
+        key, value = item.split("=", 1)
+        out[key.strip()] = yaml.safe_load(value)  # 1.5 -> float, true -> bool, 1e-6 -> str (recipe converts)
+    return out
+
+
+def main(args) -> int:
+    # transformers 5 renames (gradient_checkpointing -> activation_checkpointing) warn from inside TRL's own calls
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"transformers\.")
+    try:
+        overrides = _kv(args.overrides, "--set")
+        if args.max_steps is not None:
+            overrides["optim.max_steps"] = args.max_steps
+        rec = recipes.load(args.config, overrides=overrides)
+        params = {**rec["objective_params"].get(args.objective, {}), **_kv(args.param, "--param")}
+        objective = objectives.get(args.objective, **params)
+        seeds = [int(s) for s in str(args.seed).split(",")] if args.seed is not None else list(rec["seeds"])
+        if len(seeds) > 1 and "{seed}" not in args.out:
+            raise ValueError(f"--out {args.out!r} must contain '{{seed}}' when training several seeds ({seeds})")
+    except (recipes.RecipeError, objectives.ObjectiveError, ValueError) as e:
+        print(f"mhpo-bench train: error: {e}", file=sys.stderr)
+        return 2
+    status = 0
+    for seed in seeds:
+        run_dir = Path(args.out.format(seed=seed, objective=args.objective))
+        if args.dry_run:
+            print(json.dumps(dry_run(rec, objective, seed, run_dir), indent=2, default=str))
+            continue
+        status = max(status, train(rec, objective, seed, run_dir))
+    return status
+
+
+# ------------------------------------------------------------------------------------------ config
+def world_size() -> int:
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def grpo_config(rec: dict, objective: objectives.Objective, seed: int, run_dir: Path, num_processes: int | None = None):
+    """The ``GRPOConfig`` a recipe stands for. ``updates_per_rollout`` U becomes ``steps_per_generation = U × GA``
+    with ``num_iterations = 1`` (see mhpo.recipe); Liger, entropy masks and bonuses stay off."""
+    import torch
+    from trl import GRPOConfig
+
+    from mhpo.trainer import STAGING
+
+    b = recipes.batches(rec, num_processes or world_size())
+    ro, o, v, m = rec["rollout"], rec["optim"], rec["vllm"], rec["model"]
+    weights = [float(rec["reward"]["correctness"])]
+    if rec["reward"]["format"]:
+        weights.append(float(rec["reward"]["format"]))
+    if rec["dapo"]["overlong_shaping"]:
+        weights.append(1.0)
+    init_kwargs = {"dtype": DTYPES[m["dtype"]]}
+    if m["attn_implementation"]:
+        init_kwargs["attn_implementation"] = m["attn_implementation"]
+    kw = dict(
+        output_dir=str(run_dir / "checkpoints" / STAGING),
+        seed=seed, data_seed=seed,
+        per_device_train_batch_size=b["per_device_train_batch_size"],
+        gradient_accumulation_steps=b["gradient_accumulation_steps"],
+        steps_per_generation=b["steps_per_generation"], num_iterations=b["num_iterations"],
+        num_generations=ro["group_size"], max_completion_length=ro["max_completion_length"],
+        temperature=float(ro["temperature"]), top_p=float(ro["top_p"]), top_k=ro["top_k"] or 0,
+        learning_rate=float(o["lr"]), max_steps=o["max_steps"], lr_scheduler_type=o["lr_scheduler"],
+        warmup_steps=float(o["warmup_ratio"]), weight_decay=float(o["weight_decay"]),
+        max_grad_norm=float(o["max_grad_norm"]), adam_beta1=float(o["adam_beta1"]), adam_beta2=float(o["adam_beta2"]),
+        beta=objective.beta, loss_type="grpo",  # loss_type is unused: ObjectiveGRPOTrainer computes the loss
+        scale_rewards=recipes.SCALE_REWARDS[rec["advantage"]["mode"]],
+        mask_truncated_completions=rec["dapo"]["mask_truncated"], reward_weights=weights,
+        use_vllm=v["enabled"], vllm_mode=v["mode"], vllm_gpu_memory_utilization=float(v["gpu_memory_utilization"]),
+        vllm_tensor_parallel_size=v["tensor_parallel_size"], vllm_enable_sleep_mode=v["enable_sleep_mode"],
+        vllm_importance_sampling_correction=v["is_correction"], vllm_importance_sampling_mode=v["is_mode"],
+        vllm_importance_sampling_clip_min=v["is_clip_min"], vllm_importance_sampling_clip_max=v["is_clip_max"],
+        logging_steps=1, save_strategy="steps", save_steps=rec["checkpoint"]["every"], save_total_limit=None,
+        report_to=[], logging_nan_inf_filter=False, use_liger_kernel=False, log_completions=False,
+        bf16=rec["precision"] == "bf16", fp16=rec["precision"] == "fp16",
+        model_init_kwargs=init_kwargs,
+        use_cpu=not torch.cuda.is_available(), dataloader_num_workers=0,
+    )
+    if m["gradient_checkpointing"]:
+        kw["gradient_checkpointing"] = True
+    if v["server_base_url"]:
+        kw["vllm_server_base_url"] = v["server_base_url"]
+    return GRPOConfig(**kw), b
+
+
+def dry_run(rec: dict, objective, seed: int, run_dir: Path) -> dict:
+    """Everything ``train`` would use, without touching weights, data or the run directory."""
+    cfg, b = grpo_config(rec, objective, seed, run_dir)
+    trl_keys = ("per_device_train_batch_size", "gradient_accumulation_steps", "steps_per_generation", "num_iterations",
+                "generation_batch_size", "num_generations", "max_completion_length", "temperature", "top_p",
+                "learning_rate", "max_steps", "beta", "scale_rewards", "mask_truncated_completions", "use_vllm",
+                "vllm_mode", "vllm_importance_sampling_correction", "vllm_importance_sampling_mode",
+                "vllm_importance_sampling_clip_max", "save_steps", "bf16", "seed")
+    return {"run_dir": str(run_dir), "objective": objective.name, "objective_params": dataclasses.asdict(objective),
+            "seed": seed, "batches": b, "grpo_config": {k: getattr(cfg, k) for k in trl_keys}, "recipe": rec}
+
+
+# ---------------------------------------------------------------------------------------- pieces
+def model_path(rec: dict) -> str:
+    """The recipe's model, building the tiny offline model once per cache (atomically) when ``path: tiny``."""
+    m = rec["model"]
+    if m["path"] != "tiny":
+        return m["path"]
+    from mhpo import env, tiny
+
+    task = m["tiny_task"] or rec["data"]["task"]
+    steps = m["tiny_warm_start_steps"]
+    root = env.setup() / "tiny"
+    target = root / f"{task}-w{steps if steps is not None else 'default'}-s0"
+    if (target / "config.json").exists():
+        return str(target)
+    tmp = root / f".{target.name}.{os.getpid()}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    kw = {"task": task, "seed": 0}
+    if steps is not None:
+        kw["warm_start_steps"] = steps
+    print(f"[mhpo] building the tiny model for task {task!r} into {target}", flush=True)
+    tiny.build(tmp, **kw)
+    try:
+        os.replace(tmp, target)
+    except OSError:  # another process finished first
+        shutil.rmtree(tmp, ignore_errors=True)
+    return str(target)
+
+
+def dataset(rec: dict):
+    """Training rows with columns ``prompt`` (text, or a chat for ``prompt_format: chat``), ``answer``, ``id``."""
+    from datasets import Dataset, load_dataset
+
+    d = rec["data"]
+    if d["task"]:
+        from mhpo import tasks
+
+        rows = tasks.load(d["task"], "train", n=d["n_train"], seed=0)
+    else:
+        ds = load_dataset(d["hf_dataset"], d["hf_config"], split=d["split"])
+        if d["n_train"]:
+            ds = ds.select(range(min(d["n_train"], len(ds))))
+        for field in (d["problem_field"], d["answer_field"]):
+            if field not in ds.column_names:
+                raise ValueError(f"data.hf_dataset {d['hf_dataset']!r} has no column {field!r} (columns: "
+                                 f"{ds.column_names}); set data.problem_field / data.answer_field")
+        rows = [{"id": str(i), "problem": r[d["problem_field"]], "answer": str(r[d["answer_field"]])}
+                for i, r in enumerate(ds)]
+    out = []
+    for r in rows:
+        text = r["problem"] + (f"\n{d['instruction']}" if d["instruction"] else "")
+        if d["prompt_format"] == "chat":
+            prompt = ([{"role": "system", "content": d["system_prompt"]}] if d["system_prompt"] else [])
+            prompt = prompt + [{"role": "user", "content": text}]
+        else:
+            prompt = text
+        out.append({"prompt": prompt, "answer": r["answer"], "id": r["id"]})
+    return Dataset.from_list(out)
+
+
+def reward_funcs(rec: dict) -> list:
+    from mhpo import rewards
+
+    funcs = [rewards.correctness_reward]
+    if rec["reward"]["format"]:
+        funcs.append(rewards.format_reward)
+    if rec["dapo"]["overlong_shaping"]:
+        funcs.append(rewards.overlong_penalty(rec["rollout"]["max_completion_length"], rec["dapo"]["overlong_cache"]))
+    return funcs
+
+
+def _truncate_metrics(path: Path, last_step: int) -> int:
+    """Keep rows with step ≤ ``last_step`` (first occurrence of each); return how many rows were dropped."""
+    if not path.exists():
+        return 0
+    rows = io.read_jsonl(path)
+    keep, seen = [], set()
+    for r in rows:
+        if r.get("step", 0) <= last_step and r["step"] not in seen:
+            keep.append(r)
+            seen.add(r["step"])
+    io.write_jsonl(path, keep)
+    return len(rows) - len(keep)
+
+
+# -------------------------------------------------------------------------------------------- train
+def train(rec: dict, objective: objectives.Objective, seed: int, run_dir: Path) -> int:
+    """Train (or resume) one run; returns 0 on success, 1 on failure (the manifest records why)."""
+    from mhpo.trainer import STAGING, complete_checkpoints
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    man_path = run_dir / "manifest.json"
+    prev = manifest.read(man_path) or {}
+    if prev.get("status") == "complete" and (run_dir / "final").is_dir():
+        print(f"[mhpo] {run_dir}: already complete; skipping", flush=True)
+        return 0
+    shutil.rmtree(run_dir / "checkpoints" / STAGING, ignore_errors=True)  # half-written checkpoints of a killed run
+    ckpts = complete_checkpoints(run_dir / "checkpoints")
+    resume = ckpts[-1] if ckpts else None
+    resume_step = int(resume.name.split("-")[1]) if resume else 0
+    dropped = _truncate_metrics(run_dir / "metrics.jsonl", resume_step)
+    if resume:
+        print(f"[mhpo] {run_dir}: resuming from {resume.name} (dropped {dropped} metric rows past it)", flush=True)
+
+    t_start = time.time()
+    man = {
+        "status": "running", "objective": objective.name, "objective_params": dataclasses.asdict(objective),
+        "seed": seed, "model": rec["model"]["path"], "config": rec, "git": manifest.git_info(),
+        "versions": manifest.versions(), "hardware": manifest.hardware(),
+        "wall_time_s": prev.get("wall_time_s", 0.0), "attempts": prev.get("attempts", 0) + 1,
+        "resumed_from": prev.get("resumed_from", []) + ([resume.name] if resume else []),
+        "wandb_id": prev.get("wandb_id"), "started_at": prev.get("started_at", time.strftime("%Y-%m-%dT%H:%M:%S%z")),
+    }
+    try:
+        cfg, b = grpo_config(rec, objective, seed, run_dir)
+        man["config"] = {**rec, "derived": b, "vllm_is_correction": {
+            "enabled": cfg.use_vllm and cfg.vllm_importance_sampling_correction,
+            "mode": cfg.vllm_importance_sampling_mode, "clip_min": cfg.vllm_importance_sampling_clip_min,
+            "clip_max": cfg.vllm_importance_sampling_clip_max}}
+        man["model_path"] = model_path(rec)
+        manifest.write(man_path, man)
+        _fit(rec, objective, cfg, run_dir, man, resume)
+    except BaseException as e:  # record every failure (incl. Ctrl-C) before leaving
+        man.update(status="failed", error=f"{type(e).__name__}: {e}",
+                   wall_time_s=man["wall_time_s"] + time.time() - t_start)
+        manifest.write(man_path, man)
+        if isinstance(e, KeyboardInterrupt):
+            raise
+        if not isinstance(e, (ValueError, RuntimeError)):
+            traceback.print_exc()
+        print(f"mhpo-bench train: {run_dir}: failed: {type(e).__name__}: {e}", file=sys.stderr)
+        return 1
+    finally:
+        _reset_accelerate()
+    man.update(status="complete", wall_time_s=man["wall_time_s"] + time.time() - t_start,
+               finished_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+    manifest.write(man_path, man)
+    print(f"[mhpo] {run_dir}: complete ({man['wall_time_s']:.0f}s)", flush=True)
+    return 0
+
+
+def _fit(rec, objective, cfg, run_dir: Path, man: dict, resume: Path | None) -> None:
+    from tqdm.auto import tqdm
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    from mhpo.trainer import MetricsWriter, ObjectiveGRPOTrainer
+
+    train_ds = dataset(rec)
+    funcs = reward_funcs(rec)
+    trainer = ObjectiveGRPOTrainer(
+        model=man["model_path"], reward_funcs=funcs, args=cfg, train_dataset=train_ds, objective=objective,
+        dynamic_sampling=rec["dapo"]["dynamic_sampling"], max_generation_rounds=rec["dapo"]["max_generation_rounds"],
+        max_consecutive_nonfinite=rec["optim"]["max_consecutive_nonfinite"],
+    )
+    trainer.keep_last_checkpoints = rec["checkpoint"]["keep_last"]
+    for cb in (PrinterCallback, ProgressCallback):
+        trainer.remove_callback(cb)
+    wandb_run = _wandb(rec, objective, run_dir, man) if trainer.accelerator.is_main_process else None
+    start = int(resume.name.split("-")[1]) if resume else 0
+    bar = tqdm(total=cfg.max_steps, initial=start, desc=f"train {objective.name} seed{cfg.seed}", unit="step",
+               disable=not trainer.accelerator.is_main_process, file=sys.stderr)
+    trainer.add_callback(MetricsWriter(run_dir / "metrics.jsonl", objective.name, funcs[0].__name__, wandb_run, bar))
+    if resume:
+        trainer.restore_state(resume)
+    try:
+        trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+        if trainer.accelerator.is_main_process:
+            tmp = run_dir / ".final.tmp"
+            shutil.rmtree(tmp, ignore_errors=True)
+            trainer.save_model(str(tmp))
+            trainer.processing_class.save_pretrained(str(tmp))
+            shutil.rmtree(run_dir / "final", ignore_errors=True)
+            os.replace(tmp, run_dir / "final")  # final/ appears complete or not at all
+        trainer.accelerator.wait_for_everyone()
+    finally:
+        bar.close()
+        if wandb_run is not None:
+            wandb_run.finish()
+
+
+def _wandb(rec, objective, run_dir: Path, man: dict):
+    """An offline-by-default wandb run under RUN_DIR/wandb. Each attempt (first run, each resume) is its own wandb
+    run ``<group>-a<attempt>`` in the group ``<group>``: after a ``kill -9`` the old run's wandb service may still
+    hold its id, and metrics.jsonl (not wandb) is the record that is deduplicated across resumes."""
+    w = rec["wandb"]
+    if not w["enabled"] or w["mode"] == "disabled":
+        return None
+    import wandb
+
+    man["wandb_id"] = man.get("wandb_id") or uuid.uuid4().hex[:12]
+    manifest.write(run_dir / "manifest.json", man)
+    mode = os.environ.get("WANDB_MODE", w["mode"]) if w["mode"] == "offline" else w["mode"]
+    return wandb.init(project=w["project"], id=f"{man['wandb_id']}-a{man['attempts']}", group=man["wandb_id"],
+                      dir=str(run_dir), mode=mode, name=f"{rec['name']}-{objective.name}-seed{man['seed']}",
+                      config=man["config"], settings=wandb.Settings(silent=True, console="off"))
+
+
+def _reset_accelerate() -> None:
+    """Forget accelerate's per-process singletons so the next seed in this process starts clean (single process
+    only: a distributed group must outlive the loop)."""
+    if world_size() > 1:
+        return
+    try:
+        from accelerate.state import AcceleratorState, GradientState
+
+        AcceleratorState._reset_state(reset_partial_state=True)
+        GradientState._reset_state()
+    except Exception:  # noqa: BLE001 - best effort; a failure here only affects the next seed's start-up
+        pass
