@@ -1,0 +1,699 @@
+"""Small-scale stability study (issue 8): does MHPO's stability claim hold across seeds, with confidence intervals?
+
+Pure analysis over finished runs. Input layout (``docs/interfaces.md``, with the recipe name as ``{model}``,
+here called the *regime*)::
+
+    RUNS/{regime}/{method}/seed{seed}/metrics.jsonl      (+ manifest.json)
+    EVALS/{regime}/{method}/seed{seed}/{checkpoint}/{benchmark}.summary.json
+
+Per-run statistics (``T`` logged steps, in step order; definitions also in ``docs/stability.md``):
+
+* ``final_accuracy``: held-out ``avg@k`` mean of the evaluation of the final policy (checkpoint ``final``, else
+  the highest ``checkpoint-N``), averaged over the benchmarks found (or those asked for).
+* ``reward_auc``: normalised area under the training reward curve ``r_t`` = ``reward/mean``, trapezoid rule
+  over steps divided by the step span: ``AUC = Σ_{t<T} (r_t + r_{t+1}) / 2 · (s_{t+1} − s_t) / (s_T − s_1)``;
+  a time-averaged reward in reward units (``r_1`` when T = 1).
+* ``grad_spikes``: number of steps t with ``g_t > F · median(H_t)``, where ``g_t`` = ``grad_norm`` (before
+  clipping) and ``H_t`` the finite grad norms of the previous ``W`` steps (t−W … t−1), counted only once
+  ``|H_t| ≥ m``; a step the trainer skipped as non-finite (its ``nonfinite_skipped`` counter rises; the logged
+  norm is then null) always counts. Defaults F = 3, W = 20, m = 5.
+* ``max_abs_log_ratio``: ``max_t max(|log ratio/min_t|, |log ratio/max_t|)``, the farthest any token's ratio
+  r = π_θ/π_old got from 1 during the run (log clamped to ±20 as in ``mhpo.objectives``).
+* ``mean_abs_log_ratio``: mean over steps of ``ratio/mean_abs_log`` (typical off-policy distance).
+* ``entropy_drop``: ``mean(H_1..H_k) − mean(H_{T−k+1}..H_T)`` of the token entropy ``entropy`` in nats,
+  ``k = min(K, ⌊T/2⌋)``, K = 5 by default; positive = entropy fell.
+* ``collapse_events``: with the running maximum ``M_t = max_{s≤t} r_s``, step t is *collapsed* when
+  ``M_t ≥ m_r`` and ``r_t < ρ · M_t``; an event is a maximal run of ≥ ``L`` consecutive collapsed steps.
+  Defaults ρ = 0.5, L = 6 (> updates per rollout, so one bad rollout, whose statistics repeat over its U steps,
+  is not an event), m_r = 0.1 (noise around a zero reward is not a collapse).
+
+Per method × regime: mean over seeds with a 95% Student-t interval ``mean ± t_{0.975,n−1} · s/√n`` (the
+headline interval; with n = 3 seeds the percentile bootstrap can take only 10 distinct values and is far too
+narrow) and the seeded percentile bootstrap of ``benchmarks.metrics.across_seeds`` (reported alongside).
+
+Paired comparisons against a reference method (same seed → same initial policy and data order): per seed
+``d_i = x_method,i − x_ref,i``; mean, t-interval and bootstrap interval of ``d``; two p-values:
+
+* the paired t-test, ``t = d̄ / (s_d/√n)`` with n−1 degrees of freedom (two-sided) — the decision rule by
+  default (``--test t``); when s_d = 0 (identical differences, e.g. equal spike counts) t is undefined and the
+  sign-flip p-value below is used instead;
+* the exact sign-flip permutation test: ``p = #{σ ∈ {±1}^n : |mean(σ·d)| ≥ |d̄|} / 2^n`` (all 2^n sign vectors
+  for n ≤ 20, else 2^16 seeded random ones); distribution-free but its smallest attainable p is ``2/2^n``
+  (0.25 for 3 seeds), so it can only decide with n ≥ 6 seeds (``--test permutation``).
+
+Holm's step-down adjustment over the methods compared to one reference within each (regime, metric) family is
+reported as ``p_holm`` / ``significant_holm``.
+
+Outputs (atomic, ``mhpo.io``; distinct names so the main workflow's ``tables/stability.*`` stays untouched):
+``OUT/tables/stability_study.{md,csv,tex}`` (method × regime), ``stability_study_paired.{md,csv,tex}``,
+``stability_study_runs.csv`` (per run), ``OUT/stability_study_summary.md`` and
+``OUT/figures/stability_study_{reward,grad_norm,ratio,entropy}.{png,pdf}`` (mean ± 1 s.d. across seeds).
+
+CLI: ``python -m mhpo.stability --runs DIR --evals DIR --out DIR --reference grpo`` (``mhpo-bench stability``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import io as _stdio
+import itertools
+import json
+import math
+import re
+import sys
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from benchmarks.metrics import across_seeds
+from mhpo import io
+
+LOG_CLAMP = 20.0  # = mhpo.objectives.LOG_RATIO_CLAMP; keeps a ratio that underflowed to 0 finite
+
+
+@dataclasses.dataclass(frozen=True)
+class Params:
+    """Definitions' constants (see the module docstring)."""
+
+    spike_factor: float = 3.0
+    spike_window: int = 20
+    spike_min_history: int = 5
+    entropy_k: int = 5
+    collapse_ratio: float = 0.5
+    collapse_len: int = 6
+    collapse_min_max: float = 0.1
+    reward_key: str = "reward/mean"
+
+
+# name -> (label, higher is better, decimals)
+METRICS: dict[str, tuple[str, bool, int]] = {
+    "final_accuracy": ("held-out avg@k", True, 3),
+    "reward_auc": ("reward AUC", True, 3),
+    "grad_spikes": ("grad-norm spikes", False, 2),
+    "max_abs_log_ratio": ("max |log r|", False, 3),
+    "mean_abs_log_ratio": ("mean |log r|", False, 4),
+    "entropy_drop": ("entropy drop (nats)", False, 3),
+    "collapse_events": ("collapse events", False, 2),
+}
+
+# The paper's stability claims (paper-notes §5) and the statistic that tests each.
+CLAIMS = (
+    ("better held-out accuracy", "final_accuracy"),
+    ("higher reward during training", "reward_auc"),
+    ("no grad-norm spikes", "grad_spikes"),
+    ("ratios kept near 1", "max_abs_log_ratio"),
+    ("no entropy collapse", "entropy_drop"),
+    ("no policy erosion (reward collapse)", "collapse_events"),
+)
+
+ABLATIONS = {"mhpo_lfm": "LFM only", "mhpo_dhp": "DHP only", "mhpo_sym": "symmetric DHP"}
+
+CURVE_KEYS = ("reward/mean", "grad_norm", "entropy", "ratio/p1", "ratio/p50", "ratio/p99")
+
+
+# ------------------------------------------------------------------------------------------ per-run statistics
+def _arr(values: Iterable) -> np.ndarray:
+    """Floats with None -> NaN."""
+    return np.asarray([np.nan if v is None else float(v) for v in values], dtype=float)
+
+
+def reward_auc(steps: Sequence[float], rewards: Sequence[float]) -> float:
+    """Trapezoid area under ``rewards`` over ``steps`` divided by the step span (NaN rewards are dropped)."""
+    s, r = _arr(steps), _arr(rewards)
+    ok = np.isfinite(r)
+    s, r = s[ok], r[ok]
+    if r.size == 0:
+        return math.nan
+    if r.size == 1:
+        return float(r[0])
+    return float(np.sum((r[1:] + r[:-1]) / 2 * np.diff(s)) / (s[-1] - s[0]))
+
+
+def spike_mask(grad_norms: Sequence[float], factor: float = 3.0, window: int = 20, min_history: int = 5) -> np.ndarray:
+    """Boolean per step: ``g_t > factor · median(finite g of the previous `window` steps)``, judged once at least
+    ``min_history`` of those are finite; a non-finite ``g_t`` (NaN/inf: the step was skipped by the trainer's
+    non-finite guard) is always a spike, a missing one (None: key absent) never is."""
+    out = np.zeros(len(grad_norms), dtype=bool)
+    g = list(grad_norms)
+    for t, gt in enumerate(g):
+        if gt is None:
+            continue
+        gt = float(gt)
+        if not math.isfinite(gt):
+            out[t] = True
+            continue
+        hist = [float(x) for x in g[max(0, t - window):t] if x is not None and math.isfinite(float(x))]
+        if len(hist) >= min_history and gt > factor * float(np.median(hist)):
+            out[t] = True
+    return out
+
+
+def max_abs_log_ratio(rmin: Sequence[float], rmax: Sequence[float]) -> float:
+    """``max_t max(|log rmin_t|, |log rmax_t|)``; ratios ≤ 0 (underflow) clamp to |log r| = 20."""
+    vals = []
+    for r in itertools.chain(rmin, rmax):
+        if r is None or not math.isfinite(float(r)):
+            if r is not None and math.isinf(float(r)):
+                vals.append(LOG_CLAMP)
+            continue
+        r = float(r)
+        vals.append(LOG_CLAMP if r <= 0 else min(abs(math.log(r)), LOG_CLAMP))
+    return max(vals) if vals else math.nan
+
+
+def entropy_drop(entropy: Sequence[float], k: int = 5) -> float:
+    """``mean(first k) − mean(last k)`` with ``k = min(k, ⌊T/2⌋)`` over the finite entries; NaN if T < 2."""
+    h = _arr(entropy)
+    h = h[np.isfinite(h)]
+    k = min(k, h.size // 2)
+    if k < 1:
+        return math.nan
+    return float(h[:k].mean() - h[-k:].mean())
+
+
+def collapse_events(rewards: Sequence[float], ratio: float = 0.5, min_len: int = 6, min_max: float = 0.1) -> list[tuple[int, int]]:
+    """``[(first, last), ...]`` step indices of each collapse event: a maximal run of ≥ ``min_len`` consecutive
+    steps with ``r_t < ratio · M_t`` and ``M_t ≥ min_max`` (``M_t`` the running maximum; NaN steps break a run
+    and do not raise the maximum)."""
+    events, start, run_max = [], None, -math.inf
+    r = _arr(rewards)
+    for t, rt in enumerate(np.append(r, np.nan)):  # sentinel closes a trailing run
+        if np.isfinite(rt):
+            run_max = max(run_max, rt)
+        collapsed = bool(np.isfinite(rt) and run_max >= min_max and rt < ratio * run_max)
+        if collapsed and start is None:
+            start = t
+        elif not collapsed and start is not None:
+            if t - start >= min_len:
+                events.append((start, t - 1))
+            start = None
+    return events
+
+
+def clean_rows(rows: Iterable[dict]) -> list[dict]:
+    """Metric rows sorted by ``step``, first occurrence of each step kept."""
+    seen, out = set(), []
+    for r in sorted(rows, key=lambda r: int(r["step"])):
+        if int(r["step"]) not in seen:
+            seen.add(int(r["step"]))
+            out.append(r)
+    return out
+
+
+def grad_norms(rows: Sequence[dict]) -> list[float | None]:
+    """``grad_norm`` per row, with ``inf`` for a step the trainer skipped as non-finite: ``metrics.jsonl`` writes
+    non-finite values as null, so a skipped step is recognised by its ``nonfinite_skipped`` counter going up."""
+    out, prev = [], 0
+    for r in rows:
+        g, skipped = r.get("grad_norm"), r.get("nonfinite_skipped")
+        if skipped is not None and skipped > prev:
+            g = math.inf
+        prev = skipped if skipped is not None else prev
+        out.append(g)
+    return out
+
+
+def run_stats(rows: Sequence[dict], params: Params = Params()) -> dict[str, float]:
+    """Every per-run statistic except ``final_accuracy`` from one run's metric rows."""
+    rows = clean_rows(rows)
+    col = lambda key: [r.get(key) for r in rows]  # noqa: E731
+    steps, rewards = col("step"), col(params.reward_key)
+    mal = _arr(col("ratio/mean_abs_log"))
+    return {
+        "steps": len(rows),
+        "reward_auc": reward_auc(steps, rewards),
+        "grad_spikes": float(spike_mask(grad_norms(rows), params.spike_factor, params.spike_window,
+                                        params.spike_min_history).sum()) if rows else math.nan,
+        "max_abs_log_ratio": max_abs_log_ratio(col("ratio/min"), col("ratio/max")),
+        "mean_abs_log_ratio": float(np.nanmean(mal)) if np.isfinite(mal).any() else math.nan,
+        "entropy_drop": entropy_drop(col("entropy"), params.entropy_k),
+        "collapse_events": float(len(collapse_events(rewards, params.collapse_ratio, params.collapse_len,
+                                                     params.collapse_min_max))) if rows else math.nan,
+    }
+
+
+# ------------------------------------------------------------------------------------------------ discovery
+@dataclasses.dataclass
+class Run:
+    regime: str
+    method: str
+    seed: int
+    path: Path
+    status: str
+    rows: list[dict]
+
+
+def load_runs(runs_dir: str | Path, regimes: Sequence[str] | None = None, methods: Sequence[str] | None = None) -> list[Run]:
+    """Every ``RUNS/{regime}/{method}/seed{N}/metrics.jsonl``, sorted by (regime, method, seed)."""
+    out = []
+    for p in sorted(Path(runs_dir).glob("*/*/seed*/metrics.jsonl")):
+        run_dir = p.parent
+        m = re.fullmatch(r"seed(\d+)", run_dir.name)
+        regime, method = run_dir.parent.parent.name, run_dir.parent.name
+        if not m or (regimes and regime not in regimes) or (methods and method not in methods):
+            continue
+        status = "unknown"
+        if (run_dir / "manifest.json").is_file():
+            status = json.loads((run_dir / "manifest.json").read_text()).get("status", "unknown")
+        out.append(Run(regime, method, int(m.group(1)), run_dir, status, clean_rows(io.read_jsonl(p))))
+    out.sort(key=lambda r: (r.regime, r.method, r.seed))
+    return out
+
+
+def final_accuracy(evals_dir: str | Path, regime: str, method: str, seed: int,
+                   benchmarks: Sequence[str] | None = None, metric: str = "avg@k") -> float:
+    """Mean over benchmarks of ``metrics[metric].mean`` of the final policy's summaries (``final/``, else the
+    highest ``checkpoint-N``); NaN when none is there."""
+    base = Path(evals_dir) / regime / method / f"seed{seed}"
+    ckpt = base / "final"
+    if not ckpt.is_dir():
+        numbered = [(int(m.group(1)), d) for d in base.glob("checkpoint-*") if (m := re.fullmatch(r"checkpoint-(\d+)", d.name))]
+        if not numbered:
+            return math.nan
+        ckpt = max(numbered)[1]
+    vals = []
+    for f in sorted(ckpt.glob("*.summary.json")):
+        s = json.loads(f.read_text())
+        if benchmarks and s.get("benchmark") not in benchmarks:
+            continue
+        vals.append(float(s["metrics"][metric]["mean"]))
+    return float(np.mean(vals)) if vals else math.nan
+
+
+# ------------------------------------------------------------------------------------------------ statistics
+def t_interval(values: Sequence[float], level: float = 0.95) -> tuple[float, float]:
+    """``mean ± t_{(1+level)/2, n−1} · s/√n`` (NaN for n < 2; the mean itself when s = 0)."""
+    from scipy import stats
+
+    v = np.asarray(values, dtype=float)
+    if v.size < 2:
+        return math.nan, math.nan
+    half = float(stats.t.ppf((1 + level) / 2, v.size - 1) * v.std(ddof=1) / math.sqrt(v.size))
+    return float(v.mean() - half), float(v.mean() + half)
+
+
+def paired_t_pvalue(d: Sequence[float]) -> float:
+    """Two-sided paired t-test p-value of mean(d) = 0; NaN for n < 2; when s_d = 0 (t undefined) the exact
+    sign-flip p-value instead."""
+    from scipy import stats
+
+    d = np.asarray(d, dtype=float)
+    if d.size < 2:
+        return math.nan
+    sd = d.std(ddof=1)
+    if sd == 0 or not np.isfinite(sd):
+        # t is undefined (identical differences, common for small counts such as spikes): a p of 0 would
+        # overclaim with 3 seeds, so fall back to the distribution-free sign-flip p (2/2^n, or 1 for d = 0).
+        return sign_flip_pvalue(d)
+    t = d.mean() / (sd / math.sqrt(d.size))
+    return float(2 * stats.t.sf(abs(t), d.size - 1))
+
+
+def sign_flip_pvalue(d: Sequence[float], max_exact: int = 20, n_random: int = 1 << 16, seed: int = 0) -> float:
+    """Two-sided sign-flip permutation p-value of mean(d) = 0: the fraction of sign vectors σ (all 2^n when
+    n ≤ ``max_exact``, else ``n_random`` seeded draws) with ``|mean(σ·d)| ≥ |mean(d)|``."""
+    d = np.asarray(d, dtype=float)
+    if d.size == 0:
+        return math.nan
+    if d.size <= max_exact:
+        signs = 1 - 2 * ((np.arange(2 ** d.size)[:, None] >> np.arange(d.size)) & 1)
+    else:
+        signs = np.random.default_rng(seed).choice([-1, 1], size=(n_random, d.size))
+    stat = np.abs(signs @ d) / d.size
+    return float(np.mean(stat >= abs(d.mean()) - 1e-12 * max(1.0, abs(d.mean()))))
+
+
+def holm(pvalues: Sequence[float]) -> list[float]:
+    """Holm step-down adjusted p-values (NaNs stay NaN and do not count towards the family size)."""
+    p = np.asarray(pvalues, dtype=float)
+    out = np.full(p.size, np.nan)
+    idx = [i for i in np.argsort(p, kind="stable") if np.isfinite(p[i])]
+    running = 0.0
+    for rank, i in enumerate(idx):
+        running = max(running, min(1.0, (len(idx) - rank) * p[i]))
+        out[i] = running
+    return out.tolist()
+
+
+def per_run_table(runs: Sequence[Run], evals_dir: str | Path | None, params: Params = Params(),
+                  benchmarks: Sequence[str] | None = None) -> list[dict]:
+    rows = []
+    for r in runs:
+        acc = final_accuracy(evals_dir, r.regime, r.method, r.seed, benchmarks) if evals_dir else math.nan
+        rows.append({"regime": r.regime, "method": r.method, "seed": r.seed, "status": r.status,
+                     "final_accuracy": acc, **run_stats(r.rows, params)})
+    return rows
+
+
+def group_table(per_run: Sequence[dict], level: float = 0.95, n_boot: int = 2000) -> list[dict]:
+    """One row per (regime, method, metric): n, mean, sd, t-interval, bootstrap interval (seeded)."""
+    out = []
+    keys = sorted({(r["regime"], r["method"]) for r in per_run})
+    for regime, method in keys:
+        group = [r for r in per_run if r["regime"] == regime and r["method"] == method]
+        for metric in METRICS:
+            v = np.asarray([r[metric] for r in group], dtype=float)
+            v = v[np.isfinite(v)]
+            row = {"regime": regime, "method": method, "metric": metric, "n": int(v.size),
+                   "n_runs": len(group), "n_failed": sum(r["status"] == "failed" for r in group)}
+            if v.size:
+                b = across_seeds(v, n_boot=n_boot, seed=0)
+                lo, hi = t_interval(v, level)
+                row.update(mean=float(v.mean()), sd=float(v.std(ddof=1)) if v.size > 1 else math.nan,
+                           t_low=lo, t_high=hi, boot_low=b["ci_low"], boot_high=b["ci_high"])
+            else:
+                row.update(mean=math.nan, sd=math.nan, t_low=math.nan, t_high=math.nan, boot_low=math.nan,
+                           boot_high=math.nan)
+            out.append(row)
+    return out
+
+
+def paired_table(per_run: Sequence[dict], references: Sequence[str], alpha: float = 0.05, test: str = "t",
+                 n_boot: int = 2000) -> list[dict]:
+    """Paired differences (method − reference, matched by seed) per regime, metric and method, with both
+    p-values, the decision of ``test`` at ``alpha`` and Holm's adjustment within each (regime, reference,
+    metric) family."""
+    if test not in ("t", "permutation"):
+        raise ValueError(f"test must be 't' or 'permutation', got {test!r}")
+    index = {(r["regime"], r["method"], r["seed"]): r for r in per_run}
+    out = []
+    for ref in references:
+        for regime in sorted({r["regime"] for r in per_run}):
+            methods = sorted({r["method"] for r in per_run if r["regime"] == regime} - {ref})
+            if not any(k[0] == regime and k[1] == ref for k in index):
+                continue
+            for metric in METRICS:
+                family = []
+                for method in methods:
+                    seeds = sorted(s for (g, m, s) in index if g == regime and m == method and (g, ref, s) in index)
+                    pairs = [(index[(regime, method, s)][metric], index[(regime, ref, s)][metric]) for s in seeds]
+                    seeds = [s for s, (a, b) in zip(seeds, pairs) if np.isfinite(a) and np.isfinite(b)]
+                    d = np.asarray([a - b for a, b in pairs if np.isfinite(a) and np.isfinite(b)], dtype=float)
+                    row = {"regime": regime, "reference": ref, "method": method, "metric": metric, "n": int(d.size),
+                           "seeds": " ".join(map(str, seeds))}
+                    if d.size:
+                        b = across_seeds(d, n_boot=n_boot, seed=0)
+                        lo, hi = t_interval(d, 1 - alpha)
+                        p_t, p_perm = paired_t_pvalue(d), sign_flip_pvalue(d)
+                        row.update(mean_diff=float(d.mean()), t_low=lo, t_high=hi, boot_low=b["ci_low"],
+                                   boot_high=b["ci_high"], p_t=p_t, p_perm=p_perm,
+                                   p_perm_min=2.0 / 2 ** d.size if d.size <= 20 else math.nan)
+                    else:
+                        row.update(mean_diff=math.nan, t_low=math.nan, t_high=math.nan, boot_low=math.nan,
+                                   boot_high=math.nan, p_t=math.nan, p_perm=math.nan, p_perm_min=math.nan)
+                    row["p"] = row["p_t"] if test == "t" else row["p_perm"]
+                    row["significant"] = bool(np.isfinite(row["p"]) and row["p"] < alpha)
+                    family.append(row)
+                for row, ph in zip(family, holm([r["p"] for r in family])):
+                    row["p_holm"] = ph
+                    row["significant_holm"] = bool(np.isfinite(ph) and ph < alpha)
+                out.extend(family)
+    return out
+
+
+# ----------------------------------------------------------------------------------------------- rendering
+def _fmt(x: float, dec: int) -> str:
+    return "–" if x is None or not np.isfinite(x) else f"{x:.{dec}f}"
+
+
+def _fmt_p(p: float) -> str:
+    if p is None or not np.isfinite(p):
+        return "–"
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def _p_eq(p: float) -> str:
+    """'p < 0.001' / 'p = 0.012' for running text."""
+    f = _fmt_p(p)
+    return f"p {f[0]} {f[1:]}" if f.startswith("<") else f"p = {f}"
+
+
+def _csv(rows: Sequence[dict]) -> str:
+    buf = _stdio.StringIO()
+    if rows:
+        w = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: (repr(float(v)) if isinstance(v, (float, np.floating)) else v) for k, v in r.items()})
+    return buf.getvalue()
+
+
+def _tex_escape(s: str) -> str:
+    return (s.replace("\\", r"\textbackslash{}").replace("_", r"\_").replace("%", r"\%").replace("&", r"\&")
+            .replace("#", r"\#").replace("|", r"$|$").replace("–", "--").replace("±", r"$\pm$"))
+
+
+def _wide(groups: Sequence[dict]) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of the method × regime table: 'mean [t_low, t_high]' per metric."""
+    by = {(g["regime"], g["method"], g["metric"]): g for g in groups}
+    header = ["regime", "method", "seeds"] + [METRICS[m][0] for m in METRICS]
+    rows = []
+    for regime, method in sorted({(g["regime"], g["method"]) for g in groups}):
+        first = by[(regime, method, next(iter(METRICS)))]
+        seeds = f"{first['n_runs']}" + (f" ({first['n_failed']} failed)" if first["n_failed"] else "")
+        cells = []
+        for m, (_, _, dec) in METRICS.items():
+            g = by[(regime, method, m)]
+            cell = _fmt(g["mean"], dec)
+            if np.isfinite(g["t_low"]):
+                cell += f" [{_fmt(g['t_low'], dec)}, {_fmt(g['t_high'], dec)}]"
+            cells.append(cell)
+        rows.append([regime, method, seeds] + cells)
+    return header, rows
+
+
+def _md_cell(c: str) -> str:
+    return c.replace("|", "\\|")  # "max |log r|" must not split a markdown table cell
+
+
+def _md(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(map(_md_cell, header)) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(map(_md_cell, r)) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def _tex(header: list[str], rows: list[list[str]], caption: str) -> str:
+    cols = "ll" + "r" * (len(header) - 2)
+    lines = [r"\begin{table}[t]", r"\centering", r"\small", rf"\begin{{tabular}}{{{cols}}}", r"\toprule",
+             " & ".join(_tex_escape(h) for h in header) + r" \\", r"\midrule"]
+    lines += [" & ".join(_tex_escape(c) for c in r) + r" \\" for r in rows]
+    lines += [r"\bottomrule", r"\end{tabular}", rf"\caption{{{_tex_escape(caption)}}}", r"\end{table}"]
+    return "\n".join(lines) + "\n"
+
+
+def _paired_rows(paired: Sequence[dict]) -> tuple[list[str], list[list[str]]]:
+    header = ["regime", "reference", "method", "metric", "n", "mean diff [CI]", "p (t)", "p (sign-flip)",
+              "p (Holm)", "significant"]
+    rows = []
+    for r in paired:
+        dec = METRICS[r["metric"]][2]
+        ci = _fmt(r["mean_diff"], dec)
+        if np.isfinite(r["t_low"]):
+            ci += f" [{_fmt(r['t_low'], dec)}, {_fmt(r['t_high'], dec)}]"
+        sig = "yes" if r["significant"] else "no"
+        if r["significant"] and not r["significant_holm"]:
+            sig += " (not after Holm)"
+        rows.append([r["regime"], r["reference"], r["method"], METRICS[r["metric"]][0], str(r["n"]), ci,
+                     _fmt_p(r["p_t"]), _fmt_p(r["p_perm"]), _fmt_p(r["p_holm"]), sig])
+    return header, rows
+
+
+def _direction(metric: str, diff: float) -> str:
+    better = (diff > 0) == METRICS[metric][1]
+    return "better" if better else "worse"
+
+
+def summary_text(groups: Sequence[dict], paired: Sequence[dict], alpha: float, test: str, level: float = 0.95) -> str:
+    """Plain-language summary: which paired differences are significant, which are not, and the verdict on each
+    of the paper's claims for every MHPO-family method against each reference."""
+    regimes = sorted({g["regime"] for g in groups})
+    ns = sorted({g["n"] for g in groups if g["metric"] == "reward_auc"})
+    test_name = ("two-sided paired t-test" if test == "t" else "exact two-sided sign-flip permutation test")
+    lines = ["# Stability study: summary", "",
+             "Auto-generated by `mhpo.stability` from the runs' `metrics.jsonl` and evaluation summaries; "
+             "definitions in `docs/stability.md`.", "",
+             f"- Regimes: {', '.join(regimes) or 'none'}; methods: "
+             f"{', '.join(sorted({g['method'] for g in groups})) or 'none'}; seeds per group: "
+             f"{', '.join(map(str, ns)) or '0'}.",
+             f"- Intervals: {level:.0%} Student-t over seeds (table); percentile bootstrap in the CSVs.",
+             f"- Decision: {test_name} at α = {alpha} per comparison (paired by seed); Holm-adjusted p-values over "
+             "the methods compared with one reference are in `tables/stability_study_paired.*`."]
+    small = sorted({r["n"] for r in paired if r["n"]})
+    if small and min(small) < 6:
+        lines.append(f"- With n = {min(small)} paired seeds the exact sign-flip test cannot go below "
+                     f"p = {2 / 2 ** min(small):.3g}; the t-test's decision rests on near-normal seed differences. "
+                     "Treat single significant results as indicative, not conclusive.")
+    failed = [g for g in groups if g["metric"] == "reward_auc" and g["n_failed"]]
+    for g in failed:
+        lines.append(f"- {g['regime']}/{g['method']}: {g['n_failed']} of {g['n_runs']} runs failed (non-finite "
+                     "loss); their statistics cover the steps they ran, accuracy is missing.")
+    for ref in sorted({r["reference"] for r in paired}):
+        for regime in regimes:
+            rows = [r for r in paired if r["reference"] == ref and r["regime"] == regime and r["n"]]
+            if not rows:
+                continue
+            lines += ["", f"## {regime}: each method vs `{ref}`", ""]
+            sig = [r for r in rows if r["significant"]]
+            if sig:
+                lines.append("Significant differences:")
+                for r in sig:
+                    dec = METRICS[r["metric"]][2]
+                    holm_note = "" if r["significant_holm"] else "; not after Holm"
+                    lines.append(f"- `{r['method']}` {METRICS[r['metric']][0]}: {_direction(r['metric'], r['mean_diff'])}"
+                                 f" ({r['mean_diff']:+.{dec}f}, CI [{_fmt(r['t_low'], dec)}, {_fmt(r['t_high'], dec)}],"
+                                 f" {_p_eq(r['p'])}{holm_note})")
+            else:
+                lines.append("No significant differences.")
+            ns_rows = [r for r in rows if not r["significant"]]
+            if ns_rows:
+                by_method: dict[str, list[str]] = {}
+                for r in ns_rows:
+                    by_method.setdefault(r["method"], []).append(METRICS[r["metric"]][0])
+                lines.append("")
+                lines.append("Not significant: " + "; ".join(f"`{m}`: {', '.join(v)}" for m, v in by_method.items()) + ".")
+    # Verdicts on the paper's claims for MHPO itself
+    claim_rows = [r for r in paired if r["method"] == "mhpo" and r["n"]]
+    if claim_rows:
+        lines += ["", "## The paper's claims, MHPO vs each reference", "",
+                  "| regime | reference | claim | statistic | verdict |", "|---|---|---|---|---|"]
+        for r in sorted(claim_rows, key=lambda r: (r["regime"], r["reference"])):
+            for claim, metric in CLAIMS:
+                if r["metric"] != metric:
+                    continue
+                if not r["significant"]:
+                    verdict = f"not shown (difference {r['mean_diff']:+.{METRICS[metric][2]}f}, {_p_eq(r['p'])})"
+                elif _direction(metric, r["mean_diff"]) == "better":
+                    verdict = f"supported ({_p_eq(r['p'])})"
+                else:
+                    verdict = f"contradicted: MHPO significantly worse ({_p_eq(r['p'])})"
+                lines.append(f"| {r['regime']} | {r['reference']} | {claim} | {_md_cell(METRICS[metric][0])} | {verdict} |")
+    # The paper's ablation claim: each ablation reaches lower accuracy than full MHPO (paper-notes §5)
+    abl = [r for r in paired if r["reference"] == "mhpo" and r["method"] in ABLATIONS and r["metric"] == "final_accuracy"
+           and r["n"]]
+    if abl:
+        lines += ["", "## The paper's ablation claim: each ablation is less accurate than MHPO", "",
+                  "| regime | ablation | accuracy − MHPO [CI] | verdict |", "|---|---|---|---|"]
+        for r in sorted(abl, key=lambda r: (r["regime"], r["method"])):
+            diff = f"{r['mean_diff']:+.3f} [{_fmt(r['t_low'], 3)}, {_fmt(r['t_high'], 3)}]"
+            if not r["significant"]:
+                verdict = f"not shown ({_p_eq(r['p'])})"
+            elif r["mean_diff"] < 0:
+                verdict = f"supported ({_p_eq(r['p'])})"
+            else:
+                verdict = f"contradicted: the ablation is significantly more accurate ({_p_eq(r['p'])})"
+            lines.append(f"| {r['regime']} | {r['method']} ({ABLATIONS[r['method']]}) | {diff} | {verdict} |")
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------------------------------- orchestration
+def curves(runs: Sequence[Run]) -> dict[tuple[str, str], dict[int, dict[str, np.ndarray]]]:
+    """``{(regime, method): {seed: {"step": ..., key: ...}}}`` for the plotted keys."""
+    out: dict = {}
+    for r in runs:
+        c = {"step": _arr([row["step"] for row in r.rows])}
+        for k in CURVE_KEYS:
+            c[k] = _arr([row.get(k) for row in r.rows])
+        out.setdefault((r.regime, r.method), {})[r.seed] = c
+    return out
+
+
+def analyze(runs_dir, evals_dir, out_dir, references: Sequence[str] = ("grpo",), alpha: float = 0.05,
+            test: str = "t", params: Params = Params(), regimes=None, methods=None, benchmarks=None,
+            plots: bool = True, n_boot: int = 2000) -> dict[str, Path]:
+    """Compute everything and write the tables, summary and figures under ``out_dir``; returns the paths."""
+    runs = load_runs(runs_dir, regimes, methods)
+    if not runs:
+        raise FileNotFoundError(f"no runs found under {runs_dir} (expected {{regime}}/{{method}}/seed{{N}}/metrics.jsonl)")
+    missing = [r for r in references if not any(x.method == r for x in runs)]
+    if missing:
+        raise ValueError(f"reference method(s) {missing} have no runs under {runs_dir}")
+    per_run = per_run_table(runs, evals_dir, params, benchmarks)
+    groups = group_table(per_run, n_boot=n_boot)
+    paired = paired_table(per_run, references, alpha, test, n_boot=n_boot)
+    out = Path(out_dir)
+    paths = {
+        "table_md": out / "tables" / "stability_study.md", "table_csv": out / "tables" / "stability_study.csv",
+        "table_tex": out / "tables" / "stability_study.tex",
+        "paired_md": out / "tables" / "stability_study_paired.md",
+        "paired_csv": out / "tables" / "stability_study_paired.csv",
+        "paired_tex": out / "tables" / "stability_study_paired.tex",
+        "runs_csv": out / "tables" / "stability_study_runs.csv", "summary": out / "stability_study_summary.md",
+    }
+    header, rows = _wide(groups)
+    note = ("Mean over seeds [95% Student-t interval]. Definitions: docs/stability.md. "
+            f"Spikes: g > {params.spike_factor:g}× median of previous {params.spike_window} steps; collapse: reward < "
+            f"{params.collapse_ratio:g}× running max for ≥ {params.collapse_len} steps; entropy drop over "
+            f"k = {params.entropy_k} steps.")
+    io.write_text(paths["table_md"], "# Stability study (method × regime)\n\n" + note + "\n\n" + _md(header, rows))
+    io.write_text(paths["table_csv"], _csv(groups))
+    io.write_text(paths["table_tex"], _tex(header, rows, "Stability study. " + note))
+    ph, pr = _paired_rows(paired)
+    pnote = (f"Paired by seed: method − reference. CI: {1 - alpha:.0%} t-interval of the mean difference; "
+             f"decision: {'paired t-test' if test == 't' else 'exact sign-flip test'} at α = {alpha}.")
+    io.write_text(paths["paired_md"], "# Stability study: paired comparisons\n\n" + pnote + "\n\n" + _md(ph, pr))
+    io.write_text(paths["paired_csv"], _csv(paired))
+    io.write_text(paths["paired_tex"], _tex(ph, pr, "Paired comparisons. " + pnote))
+    io.write_text(paths["runs_csv"], _csv(per_run))
+    io.write_text(paths["summary"], summary_text(groups, paired, alpha, test))
+    if plots:
+        from mhpo import stability_plots
+
+        for name, p in stability_plots.plot_all(curves(runs), out / "figures", references[0]).items():
+            paths[f"figure_{name}"] = p
+    return paths
+
+
+# ----------------------------------------------------------------------------------------------------- CLI
+def configure(parser: argparse.ArgumentParser) -> None:
+    p, d = parser, Params()
+    p.add_argument("--runs", required=True, help="runs root: {regime}/{method}/seed{N}/metrics.jsonl")
+    p.add_argument("--evals", default=None, help="evaluations root: {regime}/{method}/seed{N}/{checkpoint}/*.summary.json")
+    p.add_argument("--out", required=True, help="output root (writes tables/, figures/, stability_study_summary.md)")
+    p.add_argument("--reference", default="grpo", help="reference method(s) for paired comparisons, comma-separated")
+    p.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
+    p.add_argument("--test", choices=("t", "permutation"), default="t",
+                   help="decision rule: paired t-test (default) or exact sign-flip permutation test")
+    p.add_argument("--regimes", default=None, help="comma-separated regimes to include (default: all found)")
+    p.add_argument("--methods", default=None, help="comma-separated methods to include (default: all found)")
+    p.add_argument("--benchmarks", default=None, help="benchmarks for final accuracy (default: all summaries found)")
+    p.add_argument("--spike-factor", type=float, default=d.spike_factor)
+    p.add_argument("--spike-window", type=int, default=d.spike_window)
+    p.add_argument("--spike-min-history", type=int, default=d.spike_min_history)
+    p.add_argument("--entropy-k", type=int, default=d.entropy_k)
+    p.add_argument("--collapse-ratio", type=float, default=d.collapse_ratio)
+    p.add_argument("--collapse-len", type=int, default=d.collapse_len)
+    p.add_argument("--collapse-min-max", type=float, default=d.collapse_min_max)
+    p.add_argument("--no-plots", action="store_true", help="tables and summary only")
+
+
+def _split(s: str | None) -> list[str] | None:
+    return [x.strip() for x in s.split(",") if x.strip()] if s else None
+
+
+def main(args: argparse.Namespace | Sequence[str] | None = None) -> int:
+    if args is None or not isinstance(args, argparse.Namespace):
+        parser = argparse.ArgumentParser(prog="python -m mhpo.stability", description=__doc__.split("\n")[0])
+        configure(parser)
+        args = parser.parse_args(None if args is None else list(args))
+    params = Params(args.spike_factor, args.spike_window, args.spike_min_history, args.entropy_k, args.collapse_ratio,
+                    args.collapse_len, args.collapse_min_max)
+    try:
+        paths = analyze(args.runs, args.evals, args.out, _split(args.reference) or ["grpo"], args.alpha, args.test,
+                        params, _split(args.regimes), _split(args.methods), _split(args.benchmarks),
+                        plots=not args.no_plots)
+    except (FileNotFoundError, ValueError) as e:
+        print(f"mhpo-bench stability: {e}", file=sys.stderr)
+        return 2
+    for p in paths.values():
+        print(p)
+    return 0
+
+
+if __name__ == "__main__":
+    from mhpo import env
+
+    env.setup()
+    sys.exit(main(sys.argv[1:]))
