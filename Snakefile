@@ -1,0 +1,47 @@
+# mhpo-bench workflow: tiny model -> train -> evaluate -> aggregate (tables, figures, report).
+#
+#   snakemake --cores all                                   # embedded tiny default (workflow/config/default.yaml)
+#   snakemake --cores all --configfile workflow/config/paper.yaml --profile workflow/profiles/slurm
+#   snakemake --report results/report.html                  # Snakemake's HTML report of tables and figures
+#
+# All logic lives in the mhpo package (mhpo.config plans the jobs; rules call the `mhpo-bench` CLI).
+# See docs/workflow.md.
+
+from snakemake.utils import min_version, validate
+from snakemake.exceptions import WorkflowError
+
+min_version("9.0")
+
+
+# The embedded default, unless config files are given with --configfile: Snakemake would otherwise merge
+# them over it key by key (a paper config would inherit the tiny model and its defaults).
+if not workflow.overwrite_configfiles:
+
+    configfile: "workflow/config/default.yaml"
+
+
+
+from mhpo import config as mcfg
+
+try:
+    _cfg, PLAN = mcfg.load(config)
+except mcfg.ConfigError as e:
+    raise WorkflowError(f"invalid workflow config: {e}") from None
+validate(config, "workflow/schemas/config.schema.yaml")
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/aggregate.smk"
+include: "workflow/rules/stability.smk"
+
+
+report: "workflow/report/workflow.rst"
+
+
+rule all:
+    default_target: True
+    input:
+        aggregate_outputs(),
+        atlas_outputs(),

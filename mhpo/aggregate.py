@@ -1,0 +1,588 @@
+"""``mhpo-bench aggregate``: evaluation records and training logs -> tables and stability figures.
+
+    mhpo-bench aggregate --runs results/runs --evals results/evals --out results
+
+Reads ``EVALS/{model}/{objective}/seed{seed}/{checkpoint}/{benchmark}.jsonl`` (+ ``.summary.json``) and
+``RUNS/{model}/{objective}/seed{seed}/metrics.jsonl`` (docs/interfaces.md) and writes
+
+* ``OUT/tables/main.{md,csv,tex}``: rows = objectives (``base`` = untrained model), columns = benchmarks +
+  macro average; cells Avg@k (%) of the ``final`` checkpoint with a 95% CI (bootstrap over problems; with
+  several seeds a two-level bootstrap over seeds and problems). Where ``results/reference/*.json`` holds the
+  paper's numbers for the same model, they stand beside ours with the difference.
+* ``OUT/tables/stability.{md,csv,tex}``: grad-norm spikes (steps > 3x the running median of the preceding
+  steps), entropy drop (first 10% of steps minus last 10%), max |log r|, per objective (mean over seeds).
+* ``OUT/figures/training_{model}.{png,pdf}``: one panel per signal, every objective overlaid, seed bands
+  (``mhpo.plots``).
+
+Fast path: records are streamed line by line, only ``problem_id``, ``sample`` and ``correct`` are decoded into
+numpy arrays; 10,000 records aggregate in well under a second (perf/aggregate.py).
+"""
+
+from __future__ import annotations
+
+import csv
+import io as _io
+import json
+import math
+import re
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from mhpo import io
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+N_BOOT = 2000
+LEVEL = 0.95
+BASE = "base"
+FINAL = "final"
+SPIKE_FACTOR = 3.0
+SPIKE_MIN_HISTORY = 5
+SPIKE_WINDOW = 50
+# Column order: the paper's five benchmarks first, then anything else alphabetically.
+PREFERRED_ORDER = ["math500", "hmmt25", "amc23", "aime25", "aime24"]
+
+
+# ------------------------------------------------------------------------------------------ reading
+def _step_of(checkpoint: str) -> int | None:
+    m = re.fullmatch(r"checkpoint-(\d+)", checkpoint)
+    return int(m.group(1)) if m else (0 if checkpoint == BASE else None)
+
+
+def read_records(path: Path, k: int | None = None) -> tuple[list[str], np.ndarray, int]:
+    """Per-problem Avg@k of one ``{benchmark}.jsonl``: (problem ids, per-problem mean accuracy, step or -1).
+
+    Only the first ``k`` samples of a problem count when ``k`` is given; a trailing partial line is ignored."""
+    correct: dict[str, list[float]] = {}
+    step = -1
+    loads = json.loads
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            if not line.endswith("\n"):
+                break
+            r = loads(line)
+            s = r.get("sample", 0)
+            if k is not None and s is not None and int(s) >= k:
+                continue
+            correct.setdefault(str(r["problem_id"]), []).append(1.0 if r["correct"] else 0.0)
+            if step < 0 and r.get("step") is not None:
+                step = int(r["step"])
+    ids = list(correct)  # file order: the evaluation summary's bootstrap draws index problems in this order
+    return ids, np.fromiter((sum(correct[i]) / len(correct[i]) for i in ids), float, len(ids)), step
+
+
+class Cell:
+    """One (model, label, seed, checkpoint, benchmark) evaluation."""
+
+    __slots__ = ("model", "label", "seed", "checkpoint", "benchmark", "ids", "scores", "step", "summary")
+
+    def __init__(self, model, label, seed, checkpoint, benchmark, ids, scores, step, summary):
+        self.model, self.label, self.seed, self.checkpoint = model, label, seed, checkpoint
+        self.benchmark, self.ids, self.scores, self.step, self.summary = benchmark, ids, scores, step, summary
+
+
+def discover_evals(evals_dir: Path, experiments: set[tuple[str, str]] | None = None) -> list[Cell]:
+    """Every evaluation under ``evals_dir`` (layout of docs/interfaces.md), optionally only ``experiments``."""
+    cells = []
+    if not evals_dir.is_dir():
+        return cells
+    for model_dir in sorted(p for p in evals_dir.iterdir() if p.is_dir()):
+        for label_dir in sorted(p for p in model_dir.iterdir() if p.is_dir()):
+            if experiments is not None and (model_dir.name, label_dir.name) not in experiments:
+                continue
+            for seed_dir in sorted(p for p in label_dir.iterdir() if p.is_dir()):
+                m = re.fullmatch(r"seed(\d+)", seed_dir.name)
+                if not m:
+                    continue
+                for ck_dir in sorted(p for p in seed_dir.iterdir() if p.is_dir()):
+                    for summ_path in sorted(ck_dir.glob("*.summary.json")):
+                        bench = summ_path.name[: -len(".summary.json")]
+                        with open(summ_path, encoding="utf-8") as fh:
+                            summary = json.load(fh)
+                        rec_path = ck_dir / f"{bench}.jsonl"
+                        if rec_path.is_file():
+                            ids, scores, step = read_records(rec_path, summary.get("k"))
+                        else:  # summary only: the mean is known, per-problem values are not
+                            ids, scores, step = None, None, -1
+                        if step < 0:
+                            step = _step_of(ck_dir.name)
+                        cells.append(Cell(model_dir.name, label_dir.name, int(m.group(1)), ck_dir.name, bench,
+                                          ids, scores, step, summary))
+    return cells
+
+
+def read_metrics(runs_dirs: list[Path], experiments: set[tuple[str, str]] | None = None) -> dict:
+    """``{(model, label): {seed: {key: np.ndarray}}}`` from every ``metrics.jsonl`` (the first runs dir wins)."""
+    out: dict = defaultdict(dict)
+    for runs_dir in runs_dirs:
+        if not runs_dir.is_dir():
+            continue
+        for path in sorted(runs_dir.glob("*/*/seed*/metrics.jsonl")):
+            model, label, seed_name = path.parts[-4], path.parts[-3], path.parts[-2]
+            m = re.fullmatch(r"seed(\d+)", seed_name)
+            if not m or (experiments is not None and (model, label) not in experiments):
+                continue
+            seed = int(m.group(1))
+            if seed in out[(model, label)]:
+                continue
+            rows = io.read_jsonl(path)
+            if not rows:
+                continue
+            keys = sorted({k for r in rows for k, v in r.items() if isinstance(v, (int, float)) or v is None})
+            series = {}
+            for key in keys:
+                series[key] = np.array([_num(r.get(key)) for r in rows], dtype=float)
+            out[(model, label)][seed] = series
+    return dict(out)
+
+
+def _num(v) -> float:
+    if isinstance(v, bool):
+        return float(v)
+    if isinstance(v, (int, float)):
+        return float(v)
+    return math.nan
+
+
+# ------------------------------------------------------------------------------------------ statistics
+def hierarchical_ci(per_seed: list[np.ndarray], n_boot: int = N_BOOT, seed: int = 0, level: float = LEVEL,
+                    rng: np.random.Generator | None = None, seed_idx: np.ndarray | None = None) -> tuple[dict, np.ndarray]:
+    """Mean over seeds of the per-problem mean, with a two-level percentile bootstrap: seeds resampled with
+    replacement, problems resampled within (the same problem draw for every seed: problems are shared).
+    One seed reduces to the ordinary bootstrap over problems (benchmarks.metrics.bootstrap_ci).
+    Returns ``({mean, ci_low, ci_high}, boot_means)``."""
+    rng = rng or np.random.default_rng(seed)
+    X = np.vstack(per_seed)  # (S, P), problems aligned
+    S, P = X.shape
+    mean = float(X.mean())
+    if P == 1 and S == 1:
+        return {"mean": mean, "ci_low": mean, "ci_high": mean}, np.full(n_boot, mean)
+    pidx = rng.integers(0, P, size=(n_boot, P))  # first draw: identical to benchmarks.metrics.bootstrap_ci(seed=0)
+    M = np.empty((S, n_boot))  # per-seed means under each problem resample, in chunks to bound memory
+    step = max(1, 2_000_000 // max(1, S * P))
+    for a in range(0, n_boot, step):
+        M[:, a:a + step] = X[:, pidx[a:a + step]].mean(axis=2)
+    if S > 1:
+        sidx = seed_idx if seed_idx is not None else rng.integers(0, S, size=(n_boot, S))
+        boots = M[sidx, np.arange(n_boot)[:, None]].mean(axis=1)
+    else:
+        boots = M[0]
+    lo, hi = np.quantile(boots, [(1 - level) / 2, 1 - (1 - level) / 2])
+    return {"mean": mean, "ci_low": float(min(lo, mean)), "ci_high": float(max(hi, mean))}, boots
+
+
+def cell_stats(cells: list[Cell], n_boot: int = N_BOOT) -> tuple[dict, dict]:
+    """Per-benchmark and macro-average statistics for the cells of one (model, label, checkpoint=final).
+
+    Returns ``(per_benchmark, average)``, each ``{mean, ci_low, ci_high, n_seeds, n_problems}``."""
+    by_bench: dict[str, list[Cell]] = defaultdict(list)
+    for c in cells:
+        by_bench[c.benchmark].append(c)
+    seeds = sorted({c.seed for c in cells})
+    # Seeds are resampled identically for every benchmark (the seed effect is shared); problems with the
+    # same generator as benchmarks.metrics, so a one-seed cell reproduces its evaluation summary's CI.
+    seed_idx = np.random.default_rng(1).integers(0, len(seeds), size=(n_boot, len(seeds))) if len(seeds) > 1 else None
+    per, boots_all, exact = {}, [], True
+    for bench in sorted(by_bench):
+        cs = sorted(by_bench[bench], key=lambda c: c.seed)
+        if any(c.scores is None for c in cs):  # summaries only
+            means = [c.summary["metrics"]["avg@k"]["mean"] for c in cs]
+            mean = float(np.mean(means))
+            if len(cs) == 1:
+                s = cs[0].summary["metrics"]["avg@k"]
+                per[bench] = {"mean": mean, "ci_low": s["ci_low"], "ci_high": s["ci_high"]}
+            else:
+                per[bench] = {"mean": mean, "ci_low": float(min(means)), "ci_high": float(max(means))}
+            per[bench].update(n_seeds=len(cs), n_problems=cs[0].summary.get("n_problems"))
+            exact = False
+            continue
+        shared = set.intersection(*(set(c.ids) for c in cs))
+        common = [p for p in cs[0].ids if p in shared]
+        arrays = []
+        for c in cs:
+            pos = {pid: i for i, pid in enumerate(c.ids)}
+            arrays.append(c.scores if c.ids == common else c.scores[[pos[p] for p in common]])
+        if not common:
+            continue
+        if len(cs) != len(seeds):
+            exact = False
+        stats, boots = hierarchical_ci(arrays, n_boot, rng=np.random.default_rng(0),
+                                       seed_idx=seed_idx if len(cs) == len(seeds) else None)
+        stats.update(n_seeds=len(cs), n_problems=len(common))
+        per[bench] = stats
+        boots_all.append(boots)
+    avg = None
+    if per:
+        mean = float(np.mean([s["mean"] for s in per.values()]))
+        if exact and boots_all:
+            b = np.mean(boots_all, axis=0)
+            lo, hi = np.quantile(b, [(1 - LEVEL) / 2, 1 - (1 - LEVEL) / 2])
+            avg = {"mean": mean, "ci_low": float(min(lo, mean)), "ci_high": float(max(hi, mean))}
+        else:
+            avg = {"mean": mean, "ci_low": math.nan, "ci_high": math.nan}
+        avg.update(n_seeds=len(seeds), n_problems=sum(s["n_problems"] or 0 for s in per.values()))
+    return per, avg
+
+
+# ------------------------------------------------------------------------------------------ reference
+def _norm_model(name: str) -> str:
+    return str(name).rstrip("/").split("/")[-1].lower()
+
+
+def load_references(ref_dirs: list[Path]) -> list[dict]:
+    refs = []
+    for d in ref_dirs:
+        for p in sorted(d.glob("*.json")) if d.is_dir() else []:
+            try:
+                with open(p, encoding="utf-8") as fh:
+                    ref = json.load(fh)
+            except (OSError, json.JSONDecodeError) as e:
+                print(f"warning: ignoring reference {p}: {e}", file=sys.stderr)
+                continue
+            ref["_path"] = str(p)
+            refs.append(ref)
+        if refs:
+            break  # the first directory that has references wins
+    return refs
+
+
+def match_reference(refs: list[dict], model: str, base_model: str | None) -> dict | None:
+    names = {_norm_model(model)} | ({_norm_model(base_model)} if base_model else set())
+    for ref in refs:
+        aliases = {_norm_model(a) for a in [ref.get("model", "")] + list(ref.get("model_aliases", []))}
+        if names & aliases:
+            return ref
+    return None
+
+
+def reference_value(ref: dict, label: str, bench: str | None) -> float | None:
+    """The paper's number (fraction) for our ``label`` (objective) and ``bench`` (None: the average)."""
+    row_name = ref.get("objective_map", {}).get(label)
+    if row_name is None:
+        return None
+    row = ref.get("rows", {}).get(row_name)
+    if row is None:
+        return None
+    col = "average" if bench is None else ref.get("benchmark_map", {}).get(bench, bench)
+    v = row.get(col)
+    return None if v is None else float(v) / 100.0
+
+
+# ------------------------------------------------------------------------------------------ stability
+def run_stability(series: dict[str, np.ndarray]) -> dict:
+    g = series.get("grad_norm")
+    spikes = 0
+    if g is not None and g.size:
+        for t in range(SPIKE_MIN_HISTORY, g.size):
+            hist = g[max(0, t - SPIKE_WINDOW):t]
+            hist = hist[np.isfinite(hist)]
+            if hist.size >= SPIKE_MIN_HISTORY and np.isfinite(g[t]) and g[t] > SPIKE_FACTOR * np.median(hist):
+                spikes += 1
+    e = series.get("entropy")
+    drop = math.nan
+    if e is not None and np.isfinite(e).any():
+        e = e[np.isfinite(e)]
+        w = max(1, int(round(0.1 * e.size)))
+        drop = float(e[:w].mean() - e[-w:].mean())
+    logs = []
+    for key in ("ratio/min", "ratio/max", "ratio/p1", "ratio/p99"):
+        v = series.get(key)
+        if v is not None:
+            v = v[np.isfinite(v) & (v > 0)]
+            if v.size:
+                logs.append(float(np.abs(np.log(v)).max()))
+    steps = series.get("step")
+    nonfinite = series.get("nonfinite_skipped")
+    return {
+        "grad_norm_spikes": spikes,
+        "entropy_drop": drop,
+        "max_abs_log_ratio": max(logs) if logs else math.nan,
+        "n_steps": int(steps.size) if steps is not None else 0,
+        "nonfinite_skipped": float(np.nansum(nonfinite)) if nonfinite is not None else 0.0,
+    }
+
+
+# ------------------------------------------------------------------------------------------ formatting
+def _pct(x) -> str:
+    return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.1f}"
+
+
+def _cell_text(s: dict | None, ref: float | None, tex: bool = False) -> str:
+    if s is None:
+        text = "–"
+    else:
+        ci = "" if math.isnan(s["ci_low"]) else (f" [{_pct(s['ci_low'])}, {_pct(s['ci_high'])}]")
+        text = f"{_pct(s['mean'])}{ci}"
+    if ref is not None:
+        delta = "" if s is None else f", Δ {100 * (s['mean'] - ref):+.1f}"
+        text += f" (paper {100 * ref:.1f}{delta})"
+    if tex:
+        text = text.replace("Δ", "$\\Delta$").replace("–", "--").replace("%", "\\%")
+    return text
+
+
+def _tex_escape(s: str) -> str:
+    out = []
+    for ch in str(s):
+        out.append({"&": "\\&", "%": "\\%", "$": "\\$", "#": "\\#", "_": "\\_", "{": "\\{", "}": "\\}",
+                    "~": "\\textasciitilde{}", "^": "\\textasciicircum{}", "\\": "\\textbackslash{}"}.get(ch, ch))
+    return "".join(out)
+
+
+def _md_escape(s: str) -> str:
+    return str(s).replace("|", "\\|")
+
+
+def _order_benchmarks(names) -> list[str]:
+    names = set(names)
+    return [b for b in PREFERRED_ORDER if b in names] + sorted(names - set(PREFERRED_ORDER))
+
+
+def _order_labels(labels) -> list[str]:
+    labels = list(labels)
+    return ([BASE] if BASE in labels else []) + sorted(l for l in labels if l != BASE)
+
+
+def _csv_text(header: list[str], rows: list[list]) -> str:
+    buf = _io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(header)
+    for r in rows:
+        w.writerow(["" if v is None or (isinstance(v, float) and math.isnan(v)) else v for v in r])
+    return buf.getvalue()
+
+
+def _md_table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(_md_escape(h) for h in header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(_md_escape(c) for c in r) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def _tex_table(header: list[str], rows: list[list[str]], caption: str) -> str:
+    lines = ["\\begin{table}[t]", "\\centering", "\\small", "\\begin{tabular}{l" + "r" * (len(header) - 1) + "}",
+             "\\toprule", " & ".join(_tex_escape(h) for h in header) + " \\\\", "\\midrule"]
+    lines += [" & ".join(r) + " \\\\" for r in rows]
+    lines += ["\\bottomrule", "\\end{tabular}", f"\\caption{{{caption}}}", "\\end{table}"]
+    return "\n".join(lines) + "\n"
+
+
+# ------------------------------------------------------------------------------------------ tables
+def _meta(cells: list[Cell]) -> dict:
+    ks, samplings, versions, base_models = set(), set(), {}, set()
+    for c in cells:
+        s = c.summary
+        if s.get("k") is not None:
+            ks.add(int(s["k"]))
+        samp = {k: v for k, v in (s.get("sampling") or {}).items() if k in ("temperature", "top_p", "max_tokens", "backend")}
+        samplings.add(json.dumps(samp, sort_keys=True))
+        for k, v in (s.get("versions") or {}).items():
+            versions.setdefault(k, v)
+        if c.label == BASE and s.get("model"):
+            base_models.add(str(s["model"]))
+    return {"k": sorted(ks), "sampling": [json.loads(x) for x in sorted(samplings)], "versions": versions,
+            "base_model": sorted(base_models)}
+
+
+def main_table(cells: list[Cell], refs: list[dict], n_boot: int = N_BOOT) -> dict:
+    """Build the main table data: ``{model: {"meta", "benchmarks", "rows": [(label, per, avg, ref_per, ref_avg)], "ref"}}``."""
+    final = [c for c in cells if (c.checkpoint == FINAL) or (c.label == BASE and c.checkpoint == BASE)]
+    by_model: dict[str, list[Cell]] = defaultdict(list)
+    for c in final:
+        by_model[c.model].append(c)
+    out = {}
+    for model in sorted(by_model):
+        mc = by_model[model]
+        meta = _meta(mc)
+        benches = _order_benchmarks({c.benchmark for c in mc})
+        ref = match_reference(refs, model, meta["base_model"][0] if meta["base_model"] else None)
+        rows = []
+        for label in _order_labels({c.label for c in mc}):
+            per, avg = cell_stats([c for c in mc if c.label == label], n_boot)
+            ref_per = {b: reference_value(ref, label, b) for b in benches} if ref else {}
+            ref_avg = reference_value(ref, label, None) if ref else None
+            rows.append((label, per, avg, ref_per, ref_avg))
+        out[model] = {"meta": meta, "benchmarks": benches, "rows": rows, "ref": ref}
+    return out
+
+
+def write_main(data: dict, out_dir: Path) -> list[Path]:
+    md, tex = ["# Main results: Avg@k (%) with 95% CI\n"], []
+    header_csv = ["model", "objective", "benchmark", "avg_at_k", "ci_low", "ci_high", "n_seeds", "n_problems",
+                  "paper", "delta", "k", "sampling", "versions"]
+    csv_rows = []
+    for model, d in data.items():
+        meta, benches, ref = d["meta"], d["benchmarks"], d["ref"]
+        ks = ",".join(map(str, meta["k"])) or "?"
+        samp = "; ".join(json.dumps(s, sort_keys=True) for s in meta["sampling"])
+        vers = ", ".join(f"{k} {v}" for k, v in sorted(meta["versions"].items()))
+        md.append(f"\n## {model}\n")
+        md.append(f"- model: `{model}`" + (f" (base: `{meta['base_model'][0]}`)" if meta["base_model"] else ""))
+        md.append(f"- metric: Avg@{ks} (%), mean over problems (and seeds); brackets: 95% bootstrap CI")
+        md.append(f"- sampling: {samp}")
+        md.append(f"- versions: {vers or 'unknown'}")
+        if ref:
+            md.append(f"- paper: {ref.get('source', '')}; provenance: {ref.get('provenance', '')}; "
+                      f"metric {ref.get('metric', '')}" + ("" if str(ref.get("k")) in meta["k"] or ref.get("k") in meta["k"]
+                                                           else f" (paper k={ref.get('k')}, ours k={ks}: not like for like)"))
+        md.append("")
+        header = ["objective"] + benches + ["average"]
+        md_rows, tex_rows = [], []
+        for label, per, avg, ref_per, ref_avg in d["rows"]:
+            md_rows.append([label] + [_cell_text(per.get(b), ref_per.get(b)) for b in benches] + [_cell_text(avg, ref_avg)])
+            tex_rows.append([_tex_escape(label)] + [_cell_text(per.get(b), ref_per.get(b), tex=True) for b in benches]
+                            + [_cell_text(avg, ref_avg, tex=True)])
+            for b, s in list(per.items()) + [("average", avg)]:
+                if s is None:
+                    continue
+                r = ref_avg if b == "average" else ref_per.get(b)
+                csv_rows.append([model, label, b, s["mean"], s["ci_low"], s["ci_high"], s["n_seeds"], s["n_problems"],
+                                 r, None if r is None else s["mean"] - r, ks, samp, vers])
+        md.append(_md_table(header, md_rows))
+        tex.append(f"% model: {model}; Avg@{ks}; sampling: {samp}; versions: {vers}")
+        tex.append(_tex_table(header, tex_rows, f"{_tex_escape(model)}: Avg@{ks} (\\%) with 95\\% CI."))
+    if not data:
+        md.append("\nNo evaluations found.\n")
+    paths = [out_dir / "main.md", out_dir / "main.csv", out_dir / "main.tex"]
+    io.write_text(paths[0], "\n".join(md) + "\n")
+    io.write_text(paths[1], _csv_text(header_csv, csv_rows))
+    io.write_text(paths[2], "\n".join(tex) if tex else "% no evaluations found\n")
+    return paths
+
+
+def stability_table(metrics: dict) -> list[dict]:
+    rows = []
+    for (model, label), seeds in sorted(metrics.items()):
+        per = [run_stability(s) for _, s in sorted(seeds.items())]
+        row = {"model": model, "objective": label, "n_seeds": len(per)}
+        for key in ("grad_norm_spikes", "entropy_drop", "max_abs_log_ratio", "n_steps", "nonfinite_skipped"):
+            vals = np.array([p[key] for p in per], dtype=float)
+            row[key] = float(np.nanmean(vals)) if np.isfinite(vals).any() else math.nan
+        rows.append(row)
+    return rows
+
+
+def write_stability(rows: list[dict], out_dir: Path) -> list[Path]:
+    header = ["model", "objective", "n_seeds", "n_steps", "grad_norm_spikes", "entropy_drop", "max_abs_log_ratio",
+              "nonfinite_skipped"]
+    pretty = ["model", "objective", "seeds", "steps", "grad-norm spikes (>3× median)", "entropy drop",
+              "max |log r|", "non-finite steps"]
+
+    def fmt(v, key):
+        if isinstance(v, float) and math.isnan(v):
+            return "–"
+        if key in ("grad_norm_spikes", "nonfinite_skipped", "n_steps"):
+            return f"{v:.1f}" if v != int(v) else f"{int(v)}"
+        if key in ("entropy_drop", "max_abs_log_ratio"):
+            return f"{v:.3f}"
+        return str(v)
+
+    body = [[fmt(r[k], k) for k in header] for r in rows]
+    md = ("# Training stability (mean over seeds)\n\nGrad-norm spikes: steps whose gradient norm exceeds "
+          f"{SPIKE_FACTOR:g}× the median of the preceding {SPIKE_WINDOW} steps (at least {SPIKE_MIN_HISTORY}). "
+          "Entropy drop: mean entropy of the first 10% of steps minus the last 10%. Max |log r|: largest "
+          "|log| of the importance ratio's min/max/p1/p99 over all steps.\n\n" + _md_table(pretty, body))
+    if not rows:
+        md += "\nNo training logs found.\n"
+    paths = [out_dir / "stability.md", out_dir / "stability.csv", out_dir / "stability.tex"]
+    io.write_text(paths[0], md)
+    io.write_text(paths[1], _csv_text(header, [[r[k] for k in header] for r in rows]))
+    io.write_text(paths[2], _tex_table(pretty, [[_tex_escape(c).replace("–", "--") for c in r] for r in body],
+                                       "Training stability per objective (mean over seeds)."))
+    return paths
+
+
+# ------------------------------------------------------------------------------------------ curves
+def heldout_curves(cells: list[Cell]) -> dict:
+    """``{model: {label: {seed: [(step, accuracy)]}}}``: mean Avg@k over the curve benchmarks (those evaluated
+    on intermediate checkpoints; all benchmarks when there are none) at base (step 0), checkpoints and final."""
+    out: dict = {}
+    for model in sorted({c.model for c in cells}):
+        mc = [c for c in cells if c.model == model]
+        curve_benches = {c.benchmark for c in mc if c.checkpoint.startswith("checkpoint-")} or {c.benchmark for c in mc}
+        base = defaultdict(list)
+        for c in mc:
+            if c.label == BASE and c.benchmark in curve_benches:
+                base[c.seed].append(_mean(c))
+        base_acc = float(np.mean([np.mean(v) for v in base.values()])) if base else None
+        res: dict = {}
+        points: dict = defaultdict(lambda: defaultdict(list))
+        for c in mc:
+            if c.label == BASE or c.benchmark not in curve_benches or c.step is None or c.step < 0:
+                continue
+            points[(c.label, c.seed)][c.step].append(_mean(c))
+        for (label, seed), steps in points.items():
+            pts = sorted((s, float(np.mean(v))) for s, v in steps.items())
+            if base_acc is not None:
+                pts = [(0, base_acc)] + [p for p in pts if p[0] != 0]
+            res.setdefault(label, {})[seed] = pts
+        out[model] = res
+    return out
+
+
+def _mean(c: Cell) -> float:
+    return float(c.scores.mean()) if c.scores is not None and c.scores.size else float(c.summary["metrics"]["avg@k"]["mean"])
+
+
+# ------------------------------------------------------------------------------------------ entry point
+def aggregate(runs_dirs: list[Path], evals_dir: Path, out: Path, experiments: list[str] | None = None,
+              reference_dirs: list[Path] | None = None, figures: bool = True, n_boot: int = N_BOOT) -> dict:
+    """Write every table (and figure); returns ``{"tables": [...], "figures": [...], "counts": {...}}``."""
+    exp = None
+    if experiments:
+        exp = set()
+        for e in experiments:
+            if "/" not in e:
+                raise ValueError(f"--experiment {e!r} must look like MODEL/LABEL")
+            m, l = e.split("/", 1)
+            exp.add((m, l))
+    t0 = time.perf_counter()
+    cells = discover_evals(evals_dir, exp)
+    metrics = read_metrics(runs_dirs, exp)
+    refs = load_references(reference_dirs or [out / "reference", REPO_ROOT / "results" / "reference"])
+    data = main_table(cells, refs, n_boot)
+    tables = write_main(data, out / "tables") + write_stability(stability_table(metrics), out / "tables")
+    figs = []
+    if figures:
+        from mhpo import plots
+
+        curves = heldout_curves(cells)
+        models = sorted({m for m, _ in (exp or set())} | {c.model for c in cells} | {m for m, _ in metrics})
+        for model in models:
+            figs += plots.training_signals(model, {l: s for (m, l), s in metrics.items() if m == model},
+                                           curves.get(model, {}), out / "figures")
+    n_records = sum(0 if c.scores is None else int(c.scores.size) for c in cells)
+    return {"tables": tables, "figures": figs,
+            "counts": {"evaluations": len(cells), "problems": n_records, "runs": sum(len(v) for v in metrics.values()),
+                       "seconds": time.perf_counter() - t0}}
+
+
+def configure(parser) -> None:
+    parser.add_argument("--runs", action="append", default=None, help="runs directory (repeatable; default results/runs)")
+    parser.add_argument("--evals", default="results/evals", help="evaluations directory (default results/evals)")
+    parser.add_argument("--out", default="results", help="output root: OUT/tables and OUT/figures (default results)")
+    parser.add_argument("--experiment", action="append", default=None, metavar="MODEL/LABEL",
+                        help="only these experiments (repeatable; default: everything found)")
+    parser.add_argument("--reference", action="append", default=None,
+                        help="directory of paper reference JSON files (default OUT/reference, else results/reference)")
+    parser.add_argument("--no-figures", action="store_true", help="tables only")
+    parser.add_argument("--n-boot", type=int, default=N_BOOT, help=f"bootstrap resamples (default {N_BOOT})")
+
+
+def main(args) -> int:
+    runs = [Path(r) for r in (args.runs or ["results/runs"])]
+    try:
+        res = aggregate(runs, Path(args.evals), Path(args.out), args.experiment,
+                        [Path(r) for r in args.reference] if args.reference else None,
+                        figures=not args.no_figures, n_boot=args.n_boot)
+    except (ValueError, OSError) as e:
+        print(f"mhpo-bench aggregate: error: {e}", file=sys.stderr)
+        return 2
+    c = res["counts"]
+    print(f"aggregated {c['evaluations']} evaluations ({c['problems']} problem scores) and {c['runs']} training runs "
+          f"in {c['seconds']:.2f} s")
+    for p in res["tables"] + res["figures"]:
+        print(f"  wrote {p}")
+    return 0

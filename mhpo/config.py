@@ -1,0 +1,602 @@
+"""Workflow configs: schema validation, semantic checks, and the job plan the Snakefile executes.
+
+    mhpo-bench validate-config workflow/config/default.yaml         # resolved config + job counts, exit 0
+    mhpo-bench validate-config my.yaml --jobs                      # also list every job
+
+A config (``workflow/config/*.yaml``, schema ``workflow/schemas/config.schema.yaml``) has one entry per
+experiment: model label, objective (+ params), seeds, recipe (+ ``set`` overrides), evaluation (benchmarks, k,
+sampling, ``eval_every``). ``defaults`` is merged into every experiment. An experiment with ``from_runs`` (an
+existing runs directory) or ``checkpoints`` (seed -> model path) is evaluated only, never trained.
+
+Every error is a :class:`ConfigError` whose message starts with the offending key, e.g.
+``experiments[2].objective: unknown objective 'grpoo'; available: ...``. Nothing here starts a job.
+
+Output paths encode the experiment (docs/interfaces.md)::
+
+    {results_dir}/runs/{model}/{label}/seed{seed}/                  training run (final/, checkpoints/, metrics.jsonl)
+    {results_dir}/evals/{model}/{label}/seed{seed}/{checkpoint}/    evaluation records + summaries
+    {results_dir}/evals/{model}/base/seed{s}/base/                  the untrained model
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import os
+import re
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
+BASE_LABEL = "base"  # reserved objective label of the untrained model's evaluation
+BASE_CHECKPOINT = "base"
+FINAL = "final"
+LABEL_RE = re.compile(r"^[^/\x00-\x1f.\-][^/\x00-\x1f]*$")
+
+# threads / mem_mb / runtime (minutes) / gpu per rule family; config `resources` overrides key by key.
+DEFAULT_RESOURCES: dict[str, dict[str, int]] = {
+    "tiny_model": {"threads": 1, "mem_mb": 2000, "runtime": 15, "gpu": 0},
+    "train": {"threads": 1, "mem_mb": 4000, "runtime": 60, "gpu": 0},
+    "evaluate": {"threads": 1, "mem_mb": 4000, "runtime": 60, "gpu": 0},
+    "aggregate": {"threads": 1, "mem_mb": 4000, "runtime": 30, "gpu": 0},
+}
+EVAL_DEFAULTS: dict[str, Any] = {
+    "k": None,  # None: each benchmark's own k
+    "limit": None,
+    "sampling": {},
+    "backend": "hf",
+    "batch_size": 8,
+    "eval_every": 0,
+    "curve_benchmarks": None,
+}
+
+
+class ConfigError(ValueError):
+    """A workflow config that cannot run; the message names the key."""
+
+
+# ------------------------------------------------------------------------------------------- schema
+def _schema() -> dict:
+    with open(SCHEMA_PATH, encoding="utf-8") as fh:
+        return yaml.safe_load(fh)
+
+
+def _where(path) -> str:
+    out = ""
+    for p in path:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out or "<config>"
+
+
+def validate_schema(cfg: dict) -> dict:
+    """Validate ``cfg`` against the JSON schema and fill in its defaults (as ``snakemake.utils.validate``)."""
+    import jsonschema
+
+    cls = jsonschema.validators.validator_for(_schema())
+
+    def set_defaults(validator, properties, instance, schema):
+        if isinstance(instance, dict):
+            for prop, sub in properties.items():
+                if isinstance(sub, dict) and "default" in sub and prop not in instance:
+                    instance[prop] = copy.deepcopy(sub["default"])
+        yield from cls.VALIDATORS["properties"](validator, properties, instance, schema)
+
+    Validator = jsonschema.validators.extend(cls, {"properties": set_defaults})
+    cfg = copy.deepcopy(cfg)
+    errors = sorted(Validator(_schema()).iter_errors(cfg), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
+    if errors:
+        e = errors[0]
+        msg = e.message
+        if e.validator == "additionalProperties":
+            m = re.search(r"\('(.+)' was unexpected\)|\((.+) were unexpected\)", msg)
+            if m:
+                msg = f"unknown key {(m.group(1) or m.group(2))!r}"
+        elif e.validator == "pattern":
+            msg = f"{e.instance!r} is not a valid label (no '/', control characters, or leading '.'/'-')"
+        raise ConfigError(f"{_where(e.absolute_path)}: {msg}")
+    return cfg
+
+
+# --------------------------------------------------------------------------------------------- plan
+@dataclasses.dataclass
+class Run:
+    """One (model, label, seed): a training run of this workflow, an existing run dir, or an existing model."""
+
+    model: str
+    label: str
+    seed: int
+    objective: str | None
+    params: dict
+    recipe: str | None
+    set: dict
+    evaluation: dict
+    kind: str  # "train" | "runs" (existing run dir) | "model" (existing model path)
+    path: str  # run dir (train/runs) or model path (model)
+    where: str  # config key, for messages
+    checkpoints: list[tuple[str, int]] = dataclasses.field(default_factory=list)  # intermediate (name, step)
+    max_steps: int | None = None
+
+
+@dataclasses.dataclass
+class EvalJob:
+    model: str
+    label: str
+    seed: int
+    checkpoint: str
+    model_path: str
+    step: int | None
+    benchmarks: list[dict]  # [{name, limit}]
+    evaluation: dict
+    inputs: list[str]
+
+    @property
+    def key(self) -> tuple[str, str, int, str]:
+        return (self.model, self.label, self.seed, self.checkpoint)
+
+
+class Plan:
+    """Everything the Snakefile needs, computed once at parse time from a validated config."""
+
+    def __init__(self, cfg: dict, workdir: str | os.PathLike = "."):
+        self.cfg = cfg
+        self.workdir = Path(workdir)
+        self.results_dir = cfg["results_dir"].rstrip("/") or "."
+        self.runs_dir = f"{self.results_dir}/runs"
+        self.evals_dir = f"{self.results_dir}/evals"
+        self.logs_dir = f"{self.results_dir}/logs"
+        self.models_dir = f"{self.results_dir}/models"
+        self.data_dir = cfg.get("data_dir")
+        self.resources = {k: {**v, **cfg.get("resources", {}).get(k, {})} for k, v in DEFAULT_RESOURCES.items()}
+        self.runs: dict[tuple[str, str, int], Run] = {}
+        self.evals: dict[tuple[str, str, int, str], EvalJob] = {}
+        self.models: dict[str, dict] = {}
+        self.skipped_benchmarks: list[str] = []
+        self._build()
+
+    # ------------------------------------------------------------------ paths
+    def run_dir(self, model: str, label: str, seed: int) -> str:
+        return f"{self.runs_dir}/{model}/{label}/seed{seed}"
+
+    def eval_dir(self, model: str, label: str, seed: int, checkpoint: str) -> str:
+        return f"{self.evals_dir}/{model}/{label}/seed{seed}/{checkpoint}"
+
+    def eval_done(self, job: EvalJob) -> str:
+        return f"{self.eval_dir(job.model, job.label, job.seed, job.checkpoint)}/.done"
+
+    def tiny_model_dir(self, model: str) -> str:
+        return f"{self.models_dir}/{model}"
+
+    # ------------------------------------------------------------------ build
+    def _build(self) -> None:
+        cfg = self.cfg
+        model_cfgs = cfg.get("models", {})
+        for name in model_cfgs:
+            if not LABEL_RE.match(name):
+                raise ConfigError(f"models.{name}: not a valid model label")
+        defaults = cfg.get("defaults", {})
+        seen: dict[tuple[str, str], str] = {}
+        for i, raw in enumerate(cfg["experiments"]):
+            where = f"experiments[{i}]"
+            exp = _merge(defaults, raw)
+            model = exp["model"]
+            label = exp.get("label") or exp.get("objective")
+            if not label:
+                raise ConfigError(f"{where}: needs `objective` (or `label` for existing checkpoints)")
+            if not LABEL_RE.match(label):
+                raise ConfigError(f"{where}.label: {label!r} is not a valid label (no '/', control characters, "
+                                  "or leading '.'/'-'); set `label` explicitly")
+            if label == BASE_LABEL:
+                raise ConfigError(f"{where}.label: {BASE_LABEL!r} is reserved for the untrained model")
+            if (model, label) in seen:
+                raise ConfigError(f"{where}: model {model!r} / label {label!r} already defined by {seen[(model, label)]}; "
+                                  "give one of them a distinct `label`")
+            seen[(model, label)] = where
+            if "from_runs" in exp and "checkpoints" in exp:
+                raise ConfigError(f"{where}: set either `from_runs` or `checkpoints`, not both")
+            kind = "runs" if "from_runs" in exp else "model" if "checkpoints" in exp else "train"
+            objective = exp.get("objective")
+            params = exp.get("params", {}) or {}
+            recipe = exp.get("recipe")
+            overrides = exp.get("set", {}) or {}
+            if kind == "train":
+                if not objective:
+                    raise ConfigError(f"{where}.objective: required to train (or give `from_runs`/`checkpoints`)")
+                problem = _check_objective(objective, params)
+                if problem:
+                    raise ConfigError(f"{where}.{problem[0]}: {problem[1]}")
+                if not recipe:
+                    raise ConfigError(f"{where}.recipe: required to train")
+                rec = _load_recipe(recipe, overrides, where)
+            else:
+                rec = None
+            evaluation = _merge_eval(exp.get("evaluation", {}), where)
+            benches = self._benchmarks(evaluation, where)
+            evaluation["resolved_benchmarks"] = benches
+            curve = evaluation["curve_benchmarks"]
+            if curve is not None:
+                names = {b["name"] for b in benches}
+                for c in curve:
+                    if c not in names and c not in self.skipped_benchmarks:
+                        raise ConfigError(f"{where}.evaluation.curve_benchmarks: {c!r} is not one of the benchmarks {sorted(names)}")
+            if model not in self.models:
+                self.models[model] = self._model_entry(model, model_cfgs.get(model, {}), rec, evaluation, where)
+            seeds = exp.get("seeds")
+            if kind == "model":
+                seeds = sorted(int(s) for s in exp["checkpoints"])
+            if not seeds:
+                raise ConfigError(f"{where}.seeds: required (a list of integers)")
+            for seed in seeds:
+                seed = int(seed)
+                if kind == "train":
+                    path = self.run_dir(model, label, seed)
+                elif kind == "runs":
+                    path = f"{exp['from_runs'].rstrip('/')}/{model}/{label}/seed{seed}"
+                    if not (self.workdir / path / FINAL).is_dir():
+                        raise ConfigError(f"{where}.from_runs: no finished run at {path} (missing {FINAL}/)")
+                else:
+                    path = exp["checkpoints"][str(seed)]
+                    if not (self.workdir / path).exists() and not _looks_like_hub_id(path):
+                        raise ConfigError(f"{where}.checkpoints.{seed}: {path!r} does not exist")
+                run = Run(model, label, seed, objective, params, recipe, overrides, evaluation, kind, path, where)
+                run.checkpoints, run.max_steps = self._intermediate(run, rec, where)
+                self.runs[(model, label, seed)] = run
+                self._add_evals(run)
+        for j, name in enumerate(cfg.get("report", {}).get("atlas_objectives") or []):
+            problem = _check_objective(name, {})
+            if problem:
+                raise ConfigError(f"report.atlas_objectives[{j}]: {problem[1]}")
+        for model, entry in self.models.items():
+            if entry["evaluate_base"]:
+                ev = entry["evaluation"]
+                seed = int(ev["sampling"].get("seed", 0))
+                inputs = [self.tiny_model_dir(model)] if entry["tiny_model"] else []
+                job = EvalJob(model, BASE_LABEL, seed, BASE_CHECKPOINT, entry["base"], 0,
+                              ev["resolved_benchmarks"], ev, inputs)
+                self.evals[job.key] = job
+
+    def _model_entry(self, model: str, mcfg: dict, rec: dict | None, evaluation: dict, where: str) -> dict:
+        tiny = mcfg.get("tiny_model")
+        base = mcfg.get("base")
+        if tiny:
+            base = self.tiny_model_dir(model)
+        elif base is None and rec is not None:
+            base = rec["model"]["path"]
+        if base == "tiny":  # the trainer's own cached tiny model has no stable path; build it in the workflow
+            raise ConfigError(f"models.{model}.tiny_model: the recipe uses model.path 'tiny'; set "
+                              f"models.{model}.tiny_model: {{task: ...}} so the workflow builds it first")
+        evaluate_base = bool(mcfg.get("evaluate_base", True)) and base is not None
+        return {"tiny_model": tiny, "base": base, "evaluate_base": evaluate_base, "evaluation": evaluation}
+
+    def _benchmarks(self, evaluation: dict, where: str) -> list[dict]:
+        try:
+            import benchmarks as bm
+        except ImportError:  # evaluation package not installed: names are checked when the job runs
+            bm = None
+        available = bm.available() if bm else None
+        out = []
+        for j, b in enumerate(evaluation["benchmarks"]):
+            b = {"name": b} if isinstance(b, str) else dict(b)
+            b.setdefault("limit", evaluation["limit"])
+            b.setdefault("if_available", False)
+            key = f"{where}.evaluation.benchmarks[{j}]"
+            if bm is not None:
+                synthetic = b["name"].startswith("synth_")
+                if b["name"] not in available and not synthetic:
+                    raise ConfigError(f"{key}: unknown benchmark {b['name']!r}; available: {', '.join(available)}")
+                try:
+                    spec = bm.get(b["name"])
+                except Exception as e:  # BenchmarkError: unknown synthetic task
+                    raise ConfigError(f"{key}: {e}") from None
+                if spec.task is None and spec.local_path(self.data_dir) is None and os.environ.get("MHPO_ONLINE") != "1":
+                    if b["if_available"]:
+                        self.skipped_benchmarks.append(b["name"])
+                        continue
+                    raise ConfigError(f"{key}: no data for benchmark {b['name']!r} (set `data_dir`, "
+                                      "MHPO_BENCHMARK_DIR, or `if_available: true` to skip it)")
+            out.append({"name": b["name"], "limit": b["limit"]})
+        if not out:
+            raise ConfigError(f"{where}.evaluation.benchmarks: none of the benchmarks has data")
+        return out
+
+    def _intermediate(self, run: Run, rec: dict | None, where: str) -> tuple[list[tuple[str, int]], int | None]:
+        every = run.evaluation["eval_every"]
+        if run.kind == "train":
+            max_steps = int(rec["optim"]["max_steps"])
+            ck = int(rec["checkpoint"]["every"])
+            if not every:
+                return [], max_steps
+            if every % ck:
+                raise ConfigError(f"{where}.evaluation.eval_every: {every} is not a multiple of the recipe's "
+                                  f"checkpoint.every ({ck}); checkpoints exist only at multiples of it")
+            if rec["checkpoint"].get("keep_last"):
+                raise ConfigError(f"{where}.evaluation.eval_every: the recipe deletes old checkpoints "
+                                  "(checkpoint.keep_last); set it to null to evaluate them")
+            return [(f"checkpoint-{s}", s) for s in range(every, max_steps, every)], max_steps
+        if run.kind == "runs" and every:
+            ck_dir = self.workdir / run.path / "checkpoints"
+            found = []
+            for p in sorted(ck_dir.glob("checkpoint-*")) if ck_dir.is_dir() else []:
+                m = re.fullmatch(r"checkpoint-(\d+)", p.name)
+                if m and int(m.group(1)) % every == 0:
+                    found.append((p.name, int(m.group(1))))
+            found.sort(key=lambda x: x[1])
+            return found, None
+        return [], None
+
+    def _add_evals(self, run: Run) -> None:
+        ev = run.evaluation
+        trained = run.kind == "train"
+        final_input = [f"{run.path}/{FINAL}"] if trained else []
+        if run.kind == "model":
+            final_path, step = run.path, None
+        else:
+            final_path, step = f"{run.path}/{FINAL}", None
+        jobs = [EvalJob(run.model, run.label, run.seed, FINAL, final_path, step, ev["resolved_benchmarks"], ev, final_input)]
+        curve = ev["curve_benchmarks"]
+        benches = [b for b in ev["resolved_benchmarks"] if curve is None or b["name"] in curve]
+        for name, s in run.checkpoints:
+            if benches:
+                jobs.append(EvalJob(run.model, run.label, run.seed, name, f"{run.path}/checkpoints/{name}", s, benches, ev,
+                                    final_input))
+        for j in jobs:
+            self.evals[j.key] = j
+
+    # ------------------------------------------------------------------ Snakefile helpers
+    def train_runs(self) -> list[Run]:
+        return [r for r in self.runs.values() if r.kind == "train"]
+
+    def run(self, model: str, label: str, seed) -> Run:
+        try:
+            return self.runs[(model, label, int(seed))]
+        except KeyError:
+            raise ConfigError(f"no experiment for model {model!r}, label {label!r}, seed {seed}") from None
+
+    def eval_job(self, model: str, label: str, seed, checkpoint: str) -> EvalJob:
+        try:
+            return self.evals[(model, label, int(seed), checkpoint)]
+        except KeyError:
+            raise ConfigError(f"no evaluation planned for {model}/{label}/seed{seed}/{checkpoint}") from None
+
+    def train_inputs(self, model: str, label: str, seed) -> list[str]:
+        run = self.run(model, label, seed)
+        out = [self.tiny_model_dir(model)] if self.models[model]["tiny_model"] else []
+        rec = _recipe_path(run.recipe)
+        if rec is not None:
+            out.append(str(rec))
+        return out
+
+    def train_command(self, model: str, label: str, seed, out: str) -> str:
+        """The shell-quoted ``mhpo-bench train`` command of one run (writes ``out``, a ``.../final`` dir)."""
+        run = self.run(model, label, seed)
+        if run.kind != "train":
+            raise ConfigError(f"{run.where}: {model}/{label} is evaluated from existing checkpoints, not trained")
+        argv = list(self.cfg["train_launcher"]) + ["train", "--config", run.recipe, "--objective", run.objective,
+                                                   "--seed", str(run.seed), "--out", str(Path(out).parent)]
+        for k, v in sorted(run.params.items()):
+            argv += ["--param", f"{k}={_yaml_scalar(v)}"]
+        overrides = dict(run.set)
+        if self.models[model]["tiny_model"]:
+            overrides["model.path"] = self.tiny_model_dir(model)
+        for k, v in overrides.items():
+            argv += ["--set", f"{k}={_yaml_scalar(v)}"]
+        return shlex.join(argv)
+
+    def tiny_command(self, model: str, out: str) -> str:
+        t = self.models[model]["tiny_model"]
+        return shlex.join(["mhpo-bench", "tiny-model", "--out", out, "--task", t["task"], "--seed", str(t.get("seed", 0))])
+
+    def eval_command(self, model: str, label: str, seed, checkpoint: str) -> str:
+        """One ``mhpo-bench evaluate`` per distinct ``--limit`` among the job's benchmarks, joined with ``&&``."""
+        job = self.eval_job(model, label, seed, checkpoint)
+        ev = job.evaluation
+        out = self.eval_dir(model, label, int(seed), checkpoint)
+        run_label = f"{model}/{label}/seed{seed}"
+        groups: dict[Any, list[str]] = {}
+        for b in job.benchmarks:
+            groups.setdefault(b["limit"], []).append(b["name"])
+        cmds = []
+        for limit, names in groups.items():
+            argv = ["mhpo-bench", "evaluate", "--model", job.model_path, "--benchmarks", ",".join(names),
+                    "--out", out, "--label", run_label, "--backend", ev["backend"], "--batch-size", str(ev["batch_size"])]
+            if ev["k"] is not None:
+                argv += ["--k", str(ev["k"])]
+            s = ev["sampling"]
+            for key, flag in (("temperature", "--temperature"), ("top_p", "--top-p"), ("max_tokens", "--max-tokens"),
+                              ("seed", "--seed")):
+                if s.get(key) is not None:
+                    argv += [flag, str(s[key])]
+            if limit is not None:
+                argv += ["--limit", str(limit)]
+            if job.step is not None:
+                argv += ["--step", str(job.step)]
+            if self.data_dir:
+                argv += ["--data-dir", self.data_dir]
+            cmds.append(shlex.join(argv))
+        return " && ".join(cmds)
+
+    def experiments(self) -> list[str]:
+        """``model/label`` of every experiment (and the base rows), for ``mhpo-bench aggregate --experiment``."""
+        keys = {(j.model, j.label) for j in self.evals.values()}
+        return [f"{m}/{l}" for m, l in sorted(keys)]
+
+    def extra_runs_dirs(self) -> list[str]:
+        dirs = []
+        for r in self.runs.values():
+            if r.kind == "runs":
+                d = str(Path(r.path).parents[2])
+                if d not in dirs:
+                    dirs.append(d)
+        return dirs
+
+    def atlas_command(self, out: str) -> str:
+        """``mhpo-bench atlas``: every registered objective unless ``report.atlas_objectives`` names some."""
+        argv = ["mhpo-bench", "atlas", "--out", out]
+        chosen = self.cfg.get("report", {}).get("atlas_objectives")
+        if chosen:
+            argv += ["--objectives", ",".join(chosen)]
+        return shlex.join(argv)
+
+    def summary(self) -> dict:
+        return {
+            "results_dir": self.results_dir,
+            "models": {m: {k: v for k, v in e.items() if k != "evaluation"} for m, e in self.models.items()},
+            "experiments": self.experiments(),
+            "jobs": {
+                "tiny_model": sum(1 for e in self.models.values() if e["tiny_model"]),
+                "train": len(self.train_runs()),
+                "evaluate": len(self.evals),
+                "aggregate": 1,
+            },
+            "skipped_benchmarks (no data)": sorted(set(self.skipped_benchmarks)),
+        }
+
+
+# ------------------------------------------------------------------------------------------ helpers
+def _objective_sources_fingerprint() -> str:
+    files = sorted((REPO_ROOT / "mhpo").glob("*.py")) + sorted((REPO_ROOT / "baselines").glob("*.py"))
+    blob = [(str(f.relative_to(REPO_ROOT)), f.stat().st_mtime_ns, f.stat().st_size) for f in files]
+    return json.dumps(blob)
+
+
+_CHECKED: dict[str, list | None] = {}
+
+
+def _check_objective(name: str, params: dict) -> tuple[str, str] | None:
+    """``None`` if ``mhpo.objectives.get(name, **params)`` succeeds, else ``(key, message)``.
+
+    Results are cached on disk (``$MHPO_CACHE_DIR`` or ``./.cache``, keyed by the objective source files'
+    mtimes and sizes), so that re-planning an unchanged workflow does not import torch (a no-op rerun stays fast)."""
+    from mhpo import io
+
+    cache_path = Path(os.environ.get("MHPO_CACHE_DIR") or Path.cwd() / ".cache") / "mhpo-config-objectives.json"
+    fp = _objective_sources_fingerprint()
+    if not _CHECKED:
+        try:
+            data = json.loads(cache_path.read_text())
+            if data.get("fingerprint") == fp:
+                _CHECKED.update(data["checked"])
+        except (OSError, ValueError, KeyError):
+            pass
+    key = json.dumps([name, params], sort_keys=True, default=str)
+    if key not in _CHECKED:
+        from mhpo import objectives
+
+        try:
+            objectives.get(name, **params)
+            result = None
+        except objectives.ObjectiveError as e:
+            result = ["objective" if name not in objectives.available() else "params", str(e)]
+        except (TypeError, ValueError) as e:
+            result = ["params", str(e)]
+        _CHECKED[key] = result
+        try:
+            io.write_json(cache_path, {"fingerprint": fp, "checked": _CHECKED})
+        except OSError:
+            pass
+    r = _CHECKED[key]
+    return None if r is None else (r[0], r[1])
+
+
+def _merge(defaults: dict, exp: dict) -> dict:
+    out = copy.deepcopy(defaults)
+    for k, v in exp.items():
+        if k in ("evaluation",) and isinstance(v, dict):
+            out[k] = {**out.get(k, {}), **v}
+            if "sampling" in v and "sampling" in defaults.get(k, {}):
+                out[k]["sampling"] = {**defaults[k]["sampling"], **v["sampling"]}
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+def _merge_eval(ev: dict, where: str) -> dict:
+    out = {**copy.deepcopy(EVAL_DEFAULTS), **copy.deepcopy(ev)}
+    if not out.get("benchmarks"):
+        raise ConfigError(f"{where}.evaluation.benchmarks: required (a list of benchmark names)")
+    return out
+
+
+def _recipe_path(recipe: str | None) -> Path | None:
+    if recipe is None:
+        return None
+    from mhpo import recipe as recipes
+
+    try:
+        return recipes.path_for(recipe)
+    except Exception:
+        return None
+
+
+_RECIPES: dict[str, dict] = {}
+
+
+def _load_recipe(recipe: str, overrides: dict, where: str) -> dict:
+    from mhpo import recipe as recipes
+
+    key = json.dumps([recipe, overrides], sort_keys=True, default=str)
+    if key not in _RECIPES:
+        try:
+            _RECIPES[key] = recipes.load(recipe, overrides={k: v for k, v in overrides.items()})
+        except recipes.RecipeError as e:
+            raise ConfigError(f"{where}.recipe/set: {e}") from None
+        except FileNotFoundError as e:
+            raise ConfigError(f"{where}.recipe: {e}") from None
+    return _RECIPES[key]
+
+
+def _yaml_scalar(v) -> str:
+    if isinstance(v, str):
+        return v
+    return json.dumps(v)
+
+
+def _looks_like_hub_id(path: str) -> bool:
+    return bool(re.fullmatch(r"[A-Za-z0-9][\w.\-]*/[\w.\-]+", path)) and not path.startswith((".", "/"))
+
+
+def load(source, overrides: dict | None = None, workdir: str | os.PathLike = ".") -> tuple[dict, Plan]:
+    """Read (path or dict), validate, and plan. Raises :class:`ConfigError`."""
+    if isinstance(source, (str, os.PathLike)):
+        try:
+            with open(source, encoding="utf-8") as fh:
+                raw = yaml.safe_load(fh)
+        except FileNotFoundError:
+            raise ConfigError(f"config file {str(source)!r} not found") from None
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{source}: not valid YAML: {e}") from None
+    else:
+        raw = copy.deepcopy(source)
+    if not isinstance(raw, dict):
+        raise ConfigError("<config>: must be a mapping")
+    if overrides:
+        raw.update(overrides)
+    cfg = validate_schema(raw)
+    return cfg, Plan(cfg, workdir)
+
+
+# ---------------------------------------------------------------------------------------------- CLI
+def configure(parser) -> None:
+    parser.add_argument("file", help="workflow config YAML (workflow/config/*.yaml)")
+    parser.add_argument("--jobs", action="store_true", help="also list every planned job")
+
+
+def main(args) -> int:
+    try:
+        cfg, plan = load(args.file)
+    except ConfigError as e:
+        print(f"mhpo-bench validate-config: {args.file}: error: {e}", file=sys.stderr)
+        return 2
+    print(yaml.safe_dump({"resolved": cfg, "plan": plan.summary()}, sort_keys=False, allow_unicode=True), end="")
+    if args.jobs:
+        for r in plan.train_runs():
+            print(f"train    {r.model}/{r.label}/seed{r.seed}: {plan.train_command(r.model, r.label, r.seed, r.path + '/final')}")
+        for j in plan.evals.values():
+            print(f"evaluate {j.model}/{j.label}/seed{j.seed}/{j.checkpoint}: "
+                  f"{plan.eval_command(j.model, j.label, j.seed, j.checkpoint)}")
+    return 0

@@ -1,0 +1,175 @@
+"""Workflow config validation and planning (mhpo.config): real configs, real errors naming the key."""
+
+from __future__ import annotations
+
+import copy
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from mhpo import config as mcfg
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = ROOT / "workflow" / "config"
+
+
+def _default() -> dict:
+    return yaml.safe_load((CONFIGS / "default.yaml").read_text())
+
+
+def _err(cfg: dict, tmp_path=None) -> str:
+    with pytest.raises(mcfg.ConfigError) as e:
+        mcfg.load(cfg, workdir=tmp_path or ".")
+    return str(e.value)
+
+
+def test_default_config_plans_tiny_matrix():
+    cfg, plan = mcfg.load(CONFIGS / "default.yaml")
+    labels = {r.label for r in plan.train_runs()}
+    assert labels >= {"mhpo", "grpo", "dapo", "sapo", "gspo"}
+    assert {r.seed for r in plan.train_runs()} == {0, 1}
+    assert len(plan.train_runs()) == 5 * 2
+    # final + checkpoint-8 per run, plus the base model
+    assert len(plan.evals) == 5 * 2 * 2 + 1
+    assert plan.models["tiny"]["tiny_model"] == {"task": "arith", "seed": 0}
+    assert plan.run("tiny", "mhpo", 0).path == "results/runs/tiny/mhpo/seed0"
+
+
+def test_paper_config_plans_paper_matrix():
+    cfg, plan = mcfg.load(CONFIGS / "paper.yaml")
+    runs = plan.train_runs()
+    by_model = {}
+    for r in runs:
+        by_model.setdefault(r.model, set()).add(r.label)
+    assert by_model["qwen2.5-7b-instruct"] >= {"mhpo", "grpo", "dapo", "sapo", "gspo"}
+    assert by_model["qwen3-4b-base"] >= {"mhpo", "grpo", "dapo", "sapo", "gspo"}
+    assert len(runs) == (8 + 5) * 3
+    ev = plan.eval_job("qwen2.5-7b-instruct", "mhpo", 0, "final")
+    assert [b["name"] for b in ev.benchmarks] == ["math500", "hmmt25", "amc23", "aime25", "aime24"]
+    assert ev.evaluation["k"] == 32
+    assert plan.eval_job("qwen3-4b-base", "grpo", 1, "final").evaluation["sampling"]["max_tokens"] == 4096
+    assert plan.resources["train"]["gpu"] >= 1 and plan.resources["evaluate"]["gpu"] >= 1
+    cmd = shlex.split(plan.train_command("qwen2.5-7b-instruct", "mhpo", 0, "results/runs/x/final"))
+    assert cmd[:2] == ["accelerate", "launch"] and "train" in cmd
+
+
+@pytest.mark.parametrize("name", ["stability.yaml"])
+def test_other_shipped_configs_validate(name):
+    if not (CONFIGS / name).exists():
+        pytest.skip(f"{name} not shipped")
+    mcfg.load(CONFIGS / name)
+
+
+def test_unknown_objective_names_the_key():
+    cfg = _default()
+    cfg["experiments"][2]["objective"] = "grpoo"
+    msg = _err(cfg)
+    assert msg.startswith("experiments[2].objective:") and "grpoo" in msg and "available" in msg
+
+
+def test_bad_objective_param_names_the_key():
+    cfg = _default()
+    cfg["experiments"][0]["params"] = {"not_a_param": 1.0}
+    msg = _err(cfg)
+    assert msg.startswith("experiments[0].params:") and "not_a_param" in msg
+
+
+def test_unknown_key_names_the_key():
+    cfg = _default()
+    cfg["experiments"][1]["seedz"] = [0]
+    assert _err(cfg) == "experiments[1]: unknown key 'seedz'"
+    cfg = _default()
+    cfg["defaults"]["evaluation"]["kk"] = 3
+    assert "defaults.evaluation: unknown key 'kk'" in _err(cfg)
+
+
+def test_wrong_type_names_the_key():
+    cfg = _default()
+    cfg["defaults"]["seeds"] = "0,1"
+    assert _err(cfg).startswith("defaults.seeds:")
+
+
+def test_unknown_benchmark_names_the_key():
+    cfg = _default()
+    cfg["defaults"]["evaluation"]["benchmarks"] = ["synth_arith", "math5000"]
+    msg = _err(cfg)
+    assert "evaluation.benchmarks[1]" in msg and "math5000" in msg
+
+
+def test_label_with_slash_is_refused():
+    cfg = _default()
+    cfg["experiments"][0]["label"] = "a/b"
+    assert _err(cfg).startswith("experiments[0].label:")
+
+
+def test_duplicate_experiment_is_refused():
+    cfg = _default()
+    cfg["experiments"].append(copy.deepcopy(cfg["experiments"][0]))
+    assert "already defined by experiments[0]" in _err(cfg)
+
+
+def test_eval_every_must_match_checkpoints():
+    cfg = _default()
+    cfg["defaults"]["evaluation"]["eval_every"] = 5
+    assert "eval_every" in _err(cfg) and "checkpoint.every" in _err(cfg)
+
+
+def test_bad_recipe_override_names_the_key():
+    cfg = _default()
+    cfg["defaults"]["set"]["rollout.grup_size"] = 4
+    msg = _err(cfg)
+    assert msg.startswith("experiments[0].recipe/set:") and "grup_size" in msg
+
+
+def test_shell_metacharacters_are_quoted():
+    cfg = _default()
+    evil = "mhpo c=2; touch PWNED $(touch PWNED2) `x` 'q' \"r\" & | > <"
+    cfg["experiments"][0]["label"] = evil
+    cfg["experiments"][0]["params"] = {"c": 2.0}
+    _, plan = mcfg.load(cfg)
+    out = f"results/runs/tiny/{evil}/seed0/final"
+    argv = shlex.split(plan.train_command("tiny", evil, 0, out))
+    assert argv[argv.index("--out") + 1] == f"results/runs/tiny/{evil}/seed0"
+    assert "--param" in argv and "c=2.0" in argv
+    ev = shlex.split(plan.eval_command("tiny", evil, 0, "final").split(" && ")[0])
+    assert ev[ev.index("--out") + 1] == f"results/evals/tiny/{evil}/seed0/final"
+    assert ev[ev.index("--label") + 1] == f"tiny/{evil}/seed0"
+
+
+def test_from_runs_and_checkpoints_evaluate_only(tmp_path):
+    run = tmp_path / "old" / "tiny" / "grpo" / "seed3"
+    (run / "final").mkdir(parents=True)
+    (run / "checkpoints" / "checkpoint-8").mkdir(parents=True)
+    model = tmp_path / "some-model"
+    model.mkdir()
+    cfg = _default()
+    cfg["experiments"] = [
+        {"model": "tiny", "objective": "grpo", "from_runs": str(tmp_path / "old"), "seeds": [3]},
+        {"model": "tiny", "label": "external", "checkpoints": {"0": str(model)}},
+    ]
+    _, plan = mcfg.load(cfg, workdir=tmp_path)
+    assert plan.train_runs() == []
+    keys = set(plan.evals)
+    assert ("tiny", "grpo", 3, "final") in keys and ("tiny", "grpo", 3, "checkpoint-8") in keys
+    assert ("tiny", "external", 0, "final") in keys
+    assert plan.eval_job("tiny", "external", 0, "final").model_path == str(model)
+    assert plan.eval_job("tiny", "grpo", 3, "final").inputs == []  # existing runs are never rebuilt
+    cfg["experiments"][0]["seeds"] = [4]
+    assert "no finished run" in _err(cfg, tmp_path)
+
+
+def test_validate_config_cli(tmp_path):
+    bad = _default()
+    bad["experiments"][0]["objective"] = "nope"
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(bad))
+    p = subprocess.run([sys.executable, "-m", "mhpo.cli", "validate-config", str(path)], capture_output=True, text=True)
+    assert p.returncode == 2 and "experiments[0].objective" in p.stderr
+    p = subprocess.run([sys.executable, "-m", "mhpo.cli", "validate-config", str(CONFIGS / "default.yaml"), "--jobs"],
+                       capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    assert "train: 10" in p.stdout and "mhpo-bench train --config tiny --objective mhpo" in p.stdout

@@ -1,0 +1,63 @@
+# Aggregate every planned evaluation and training run into tables and stability figures; draw the
+# gradient-shape atlas. Outputs are report() items: `snakemake --report results/report.html`.
+
+rule aggregate:
+    input:
+        evals=eval_done_files(),
+        runs=final_dirs(),
+    output:
+        main=_report_tables("main", "main_table.rst"),
+        stability=_report_tables("stability", "stability_table.rst"),
+        figures=[
+            REPORT_ITEM(
+                _esc(f"{RD}/figures/{s}.{x}"),
+                caption="../report/training_signals.rst",
+                category="Figures",
+                subcategory="training signals",
+                labels={"model": s.removeprefix("training_"), "format": x},
+            )
+            for s in figure_stems()
+            for x in ("png", "pdf")
+        ],
+    log:
+        f"{_esc(LOGS)}/aggregate.log",
+    params:
+        cmd=aggregate_command(),
+    threads: res("aggregate", "threads")
+    resources:
+        mem_mb=res("aggregate", "mem_mb"),
+        runtime=res("aggregate", "runtime"),
+        gpu=res("aggregate", "gpu"),
+    conda:
+        "../../envs/aggregate.yaml"
+    shell:
+        "export OMP_NUM_THREADS={threads} MKL_NUM_THREADS={threads} TOKENIZERS_PARALLELISM=false; ({params.cmd}) > {log:q} 2>&1"
+
+
+rule atlas:
+    input:
+        atlas_sources(),
+    output:
+        [
+            REPORT_ITEM(
+                _esc(f"{RD}/figures/gradient_atlas.{x}"),
+                caption="../report/gradient_atlas.rst",
+                category="Figures",
+                subcategory="gradient-shape atlas",
+                labels={"figure": "gradient atlas", "format": x},
+            )
+            for x in ("png", "pdf")
+        ],
+    log:
+        f"{_esc(LOGS)}/atlas.log",
+    params:
+        cmd=PLAN.atlas_command(f"{RD}/figures"),
+    threads: res("aggregate", "threads")
+    resources:
+        mem_mb=res("aggregate", "mem_mb"),
+        runtime=res("aggregate", "runtime"),
+        gpu=res("aggregate", "gpu"),
+    conda:
+        "../../envs/aggregate.yaml"
+    shell:
+        "export OMP_NUM_THREADS={threads} MKL_NUM_THREADS={threads} TOKENIZERS_PARALLELISM=false; ({params.cmd}) > {log:q} 2>&1"

@@ -1,0 +1,39 @@
+# Build the tiny base model (tiny configs only) and train one (model, objective label, seed) per job.
+
+
+rule tiny_model:
+    output:
+        directory(f"{_esc(MODELS)}/{{model}}"),
+    log:
+        f"{_esc(LOGS)}/tiny_model/{{model}}.log",
+    params:
+        cmd=lambda wc, output: PLAN.tiny_command(wc.model, output[0]),
+    threads: res("tiny_model", "threads")
+    resources:
+        mem_mb=res("tiny_model", "mem_mb"),
+        runtime=res("tiny_model", "runtime"),
+        gpu=res("tiny_model", "gpu"),
+    conda:
+        "../../envs/train.yaml"
+    shell:
+        "export OMP_NUM_THREADS={threads} MKL_NUM_THREADS={threads} TOKENIZERS_PARALLELISM=false; ({params.cmd}) > {log:q} 2>&1"
+
+
+rule train:
+    input:
+        lambda wc: PLAN.train_inputs(wc.model, wc.objective, wc.seed),
+    output:
+        directory(f"{_esc(RUNS)}/{{model}}/{{objective}}/seed{{seed}}/final"),
+    log:
+        f"{_esc(LOGS)}/train/{{model}}/{{objective}}/seed{{seed}}.log",
+    params:
+        cmd=lambda wc, output: PLAN.train_command(wc.model, wc.objective, wc.seed, output[0]),
+    threads: res("train", "threads")
+    resources:
+        mem_mb=res("train", "mem_mb"),
+        runtime=res("train", "runtime"),
+        gpu=res("train", "gpu"),
+    conda:
+        "../../envs/train.yaml"
+    shell:
+        "export OMP_NUM_THREADS={threads} MKL_NUM_THREADS={threads} TOKENIZERS_PARALLELISM=false; ({params.cmd}) > {log:q} 2>&1"
