@@ -1,0 +1,258 @@
+"""Vision-language track: tiny VLM (build, offline load, warm start), synthetic visual tasks, a real GRPO run
+through the objective contract on images, VL benchmark loading from fixtures, VL scoring, VL evaluation.
+
+Everything runs offline on CPU. The tiny VLM is built once per session (≈ 200 warm-start steps, a few seconds)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from benchmarks import vl
+from benchmarks.catalog import BenchmarkError
+from mhpo import io
+from mhpo.vl import tasks as vl_tasks
+from mhpo.vl import tiny
+
+pytestmark = [pytest.mark.filterwarnings("ignore::FutureWarning"), pytest.mark.filterwarnings("ignore::UserWarning"),
+              pytest.mark.filterwarnings("ignore::DeprecationWarning")]
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "vl"
+REQUIRED = ("step", "reward/mean", "reward/std", "accuracy", "completion_length", "frac_zero_std", "entropy", "grad_norm",
+            "loss", "lr", "ratio/p1", "ratio/p50", "ratio/p99", "ratio/min", "ratio/max", "ratio/mean_abs_log", "kl_old",
+            "step_time", "tokens_per_s", "rollout/logp_gap")  # docs/interfaces.md, plus the VL gap
+
+
+@pytest.fixture(scope="session")
+def tiny_vlm(tmp_path_factory):
+    out = tmp_path_factory.mktemp("tiny-vlm")
+    info = tiny.build(out, task="count", seed=0)
+    return out, info
+
+
+# ------------------------------------------------------------------------------------------------ tasks
+@pytest.mark.parametrize("name", vl_tasks.available())
+def test_visual_task_is_deterministic_and_checkable(name):
+    a = vl_tasks.load(name, "train", n=20, seed=3)
+    b = vl_tasks.load(name, "train", n=20, seed=3)
+    assert [r["id"] for r in a] == [r["id"] for r in b]
+    assert all(x["image"].tobytes() == y["image"].tobytes() and x["answer"] == y["answer"] for x, y in zip(a, b))
+    c = vl_tasks.load(name, "train", n=20, seed=4)
+    assert any(x["image"].tobytes() != y["image"].tobytes() for x, y in zip(a, c))  # the seed matters
+    for r in a:
+        assert r["image"].size == (vl_tasks.SIZE, vl_tasks.SIZE) and r["image"].mode == "RGB"
+    if name == "count":  # the gold is what was drawn: one shape per listed cell, 1..5 of them
+        for r in a:
+            assert r["answer"] == str(len(r["meta"]["cells"])) and 1 <= int(r["answer"]) <= 5
+    else:
+        for r in a:
+            ha, hb = r["meta"]["heights"]
+            assert r["answer"] == ("A" if ha > hb else "B") and r["choices"] == ["A", "B"]
+
+
+def test_count_test_split_has_no_train_image():
+    train = {r["image"].tobytes() for r in vl_tasks.load("count", "train", seed=0)}
+    test = vl_tasks.load("count", "test", n=64, seed=0)
+    assert not any(r["image"].tobytes() in train for r in test)
+
+
+def test_visual_task_bad_input_names_the_fix():
+    with pytest.raises(ValueError, match="available: bars, count"):
+        vl_tasks.load("nope", "train")
+    with pytest.raises(ValueError, match="split must be one of"):
+        vl_tasks.load("count", "validation")
+
+
+# ------------------------------------------------------------------------------------------- tiny VLM
+def test_tiny_vlm_builds_warm_starts_and_loads_offline(tiny_vlm):
+    from transformers import AutoModelForImageTextToText, AutoProcessor, LlavaForConditionalGeneration
+
+    path, info = tiny_vlm
+    ws = info["warm_start"]
+    assert ws["final_loss"] < ws["first_loss"] / 3
+    # RL must start from a non-zero, unsaturated reward: chance is 0.2 (five answers)
+    assert 0.3 <= ws["test_greedy_accuracy"] < 1.0, ws
+    processor = AutoProcessor.from_pretrained(path)
+    model = AutoModelForImageTextToText.from_pretrained(path)
+    assert isinstance(model, LlavaForConditionalGeneration)
+    assert type(processor.image_processor).__name__ == "CLIPImageProcessorPil"  # no torchvision needed
+    acc = tiny.greedy_accuracy(model, processor, vl_tasks.load("count", "test", n=64, seed=0))
+    assert acc == pytest.approx(ws["test_greedy_accuracy"])  # the saved weights are the warm-started ones
+    # The chat template renders TRL's multimodal message form; "<image>" expands to one token per patch.
+    text = processor.apply_chat_template(
+        [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "How many shapes?"}]}],
+        add_generation_prompt=True)
+    assert text == "U:<image>How many shapes?\nA:"
+    enc = processor(text=[text], images=[vl_tasks.load("count", "test", n=1)[0]["image"]], return_tensors="pt")
+    image_id = processor.tokenizer.convert_tokens_to_ids(tiny.IMAGE_TOKEN)
+    assert int((enc["input_ids"] == image_id).sum()) == (tiny.IMAGE_SIZE // tiny.PATCH) ** 2
+    assert tuple(enc["pixel_values"].shape) == (1, 3, tiny.IMAGE_SIZE, tiny.IMAGE_SIZE)
+
+
+def test_tiny_vlm_build_is_deterministic(tmp_path):
+    a = tiny.build(tmp_path / "a", seed=1, warm_start_steps=3)
+    b = tiny.build(tmp_path / "b", seed=1, warm_start_steps=3)
+    assert a["warm_start"]["final_loss"] == b["warm_start"]["final_loss"]
+    from safetensors.torch import load_file
+
+    wa, wb = load_file(tmp_path / "a" / "model.safetensors"), load_file(tmp_path / "b" / "model.safetensors")
+    assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+# ------------------------------------------------------------------------------------------------- RL
+@pytest.mark.parametrize("objective", ["mhpo", "dapo"])
+def test_vl_rl_run_end_to_end(tiny_vlm, tmp_path, objective):
+    """Real GRPO on images: TRL generation with pixel_values, the VL reward, the objective contract, off-policy
+    second step, rollout/train log-prob gap, checkpoints and a final VLM directory."""
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    from mhpo.vl import train as vl_train
+
+    path, _ = tiny_vlm
+    out = tmp_path / "run"
+    summary = vl_train.run(objective, out, model_dir=str(path), max_steps=4, seed=0, threads=1)
+    rows = io.read_jsonl(out / "metrics.jsonl")
+    assert [r["step"] for r in rows] == [1, 2, 3, 4]
+    for r in rows:
+        assert math.isfinite(r["loss"]) and r["grad_norm"] > 0 and 0 <= r["reward/mean"] <= 1
+        missing = [k for k in REQUIRED if k not in r]
+        assert not missing, f"step {r['step']} lacks {missing}"
+    if objective == "mhpo":
+        assert {"mhpo/survival", "mhpo/mult_mean"} <= set(rows[0])
+    assert summary["reward_first"] > 0  # warm start: RL starts from a non-zero reward
+    # updates_per_rollout = 2: step 1 of each rollout is on-policy (r == 1), step 2 is not
+    assert rows[0]["ratio/max"] == pytest.approx(1.0) and rows[0]["ratio/min"] == pytest.approx(1.0)
+    assert rows[1]["ratio/max"] > 1.0 or rows[1]["ratio/min"] < 1.0
+    # the gap is measured on rollout-starting steps only; HF generation on CPU fp32: old == current log-probs
+    assert rows[0]["rollout/logp_gap"] is not None and rows[1]["rollout/logp_gap"] is None
+    assert 0.0 <= rows[0]["rollout/logp_gap"] < 1e-4
+    man = json.loads((out / "manifest.json").read_text())
+    assert man["status"] == "complete" and man["track"] == "vl" and man["objective"] == objective
+    assert (out / "checkpoints" / "checkpoint-4").is_dir()
+    AutoProcessor.from_pretrained(out / "final")
+    model = AutoModelForImageTextToText.from_pretrained(out / "final")
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+def test_vl_reward_reads_conversational_completions():
+    from mhpo.vl.rewards import vl_correctness_reward
+
+    comps = [[{"role": "assistant", "content": "3"}], [{"role": "assistant", "content": "4"}],
+             [{"role": "assistant", "content": "(B)"}], "B"]
+    got = vl_correctness_reward(comps, answer=["3", "3", "B", "A"],
+                                answer_type=["free_form", "free_form", "multi_choice", "multi_choice"],
+                                choices=[[], [], ["A", "B"], ["A", "B"]])
+    assert got == [1.0, 0.0, 1.0, 0.0]
+
+
+# ------------------------------------------------------------------------------------------- scoring
+C4 = ["90°", "145°", "30", "60"]
+
+
+@pytest.mark.parametrize("completion,gold,choices,expected", [
+    ("The answer is (B).", "B", None, True),
+    ("\\boxed{C}", "C", ["a", "b", "c"], True),
+    ("B. 145°", "145°", C4, True),              # gold given as option text, mapped to its letter
+    ("(A)", "90°", C4, True),
+    ("145", "145°", C4, True),                  # no letter: the option's value still counts (degrees dropped)
+    ("\\boxed{145^\\circ}", "145°", C4, True),
+    ("it is 90", "145°", C4, False),
+    ("E", "90°", C4, False),                    # a letter past the last option is no answer
+    ("A triangle has three sides, so \\boxed{D}", "D", C4, True),
+    ("A triangle has 3 sides.", "A", C4, False),  # the article "A" is not an option
+    ("Answer: (b)", "B", ["x", "y"], True),
+    ("Choices:\n(A) 1\n(B) 2\nThe answer is B", "B", None, True),
+    ("yes", "A", ["yes", "no"], True),
+    ("I pick yes", "B", ["yes", "no"], False),
+])
+def test_multiple_choice_normalisation(completion, gold, choices, expected):
+    assert vl.is_correct_vl(completion, gold, "multi_choice", choices) is expected
+
+
+@pytest.mark.parametrize("completion,gold,expected", [
+    ("\\boxed{\\frac{1}{2}}", "0.5", True), ("so x = 5", "5", True), ("\\boxed{3}", "4", False),
+])
+def test_free_form_goes_through_math_verify(completion, gold, expected):
+    assert vl.is_correct_vl(completion, gold, "free_form") is expected
+
+
+def test_scoring_bad_input_is_explained():
+    with pytest.raises(ValueError, match="answer_type must be"):
+        vl.is_correct_vl("A", "A", "mcq")
+    with pytest.raises(ValueError, match="neither a letter nor one of the choices"):
+        vl.is_correct_vl("A", "7", "multi_choice", ["1", "2"])
+
+
+def test_resize_rule():
+    from PIL import Image
+
+    big = vl.resize_image(Image.new("L", (3000, 1000)), max_side=1024)
+    assert big.size == (1024, 341) and big.mode == "RGB"
+    small = vl.resize_image(Image.new("RGB", (40, 30)), max_side=1024)
+    assert small.size == (40, 30)  # never upscaled
+    assert vl.resize_rule(512) == {"rule": vl.resize_rule()["rule"], "max_side": 512}
+
+
+# ------------------------------------------------------------------------------------------ benchmarks
+def test_vl_registry_lists_the_paper_benchmarks():
+    assert vl.available() == ["geometry3k", "mathverse", "mathvision", "mathvista", "wemath"]
+    for name in vl.available():
+        b = vl.get(name)
+        assert b.hub and b.hub["dataset"] and b.split and b.fields["image"] and b.answer_type in vl.ANSWER_TYPES
+    assert vl.get("mathvista").hub["split"] == "testmini" and vl.get("geometry3k").hub["split"] == "test"
+    from benchmarks import catalog
+
+    assert not set(vl.available()) & set(catalog.available())  # the text catalog is unchanged
+
+
+@pytest.mark.parametrize("name", ["geometry3k", "mathverse", "mathvision", "mathvista", "wemath"])
+def test_fixture_loads_in_each_schema(name):
+    rows = vl.get(name).load(FIXTURES)
+    assert len(rows) == 3
+    for r in rows:
+        assert r["image"].mode == "RGB" and max(r["image"].size) <= vl.DEFAULT_MAX_SIDE
+        assert "<image>" not in r["problem"] and r["prompt"].startswith(r["problem"])
+        if r["answer_type"] == "multi_choice":
+            assert vl.option_letter(r["gold"], r["choices"]) is not None
+    kinds = {r["answer_type"] for r in rows}
+    assert kinds == {"geometry3k": {"free_form"}, "wemath": {"multi_choice"}}.get(name, {"free_form", "multi_choice"})
+
+
+def test_fixture_details():
+    vista = vl.get("mathvista").load(FIXTURES)
+    assert vista[1]["choices"] == ["1", "2", "4", "5"] and vl.option_letter(vista[1]["gold"], vista[1]["choices"]) == "B"
+    we = vl.get("wemath").load(FIXTURES)
+    assert we[0]["choices"] == ["1", "2", "3", "4"] and "(C) 3" in we[0]["prompt"]
+    geo = vl.get("geometry3k").load(FIXTURES)
+    assert geo[1]["image"].size == (1024, 512)  # 1600 x 800 fixture, resized by the documented rule
+    assert vl.get("geometry3k").load(FIXTURES, max_side=100)[1]["image"].size == (100, 50)
+
+
+def test_missing_benchmark_says_how_to_provide_it(tmp_path, monkeypatch):
+    monkeypatch.delenv("MHPO_ONLINE", raising=False)
+    with pytest.raises(BenchmarkError) as e:
+        vl.get("mathvision").load(tmp_path)
+    msg = str(e.value)
+    assert "mathvision/test.jsonl" in msg and "--data-dir" in msg and "benchmarks.vl export" in msg
+    with pytest.raises(BenchmarkError, match="unknown VL benchmark"):
+        vl.get("mathvista2")
+
+
+def test_vl_evaluation_writes_records_and_summary(tiny_vlm, tmp_path):
+    path, _ = tiny_vlm
+    out = tmp_path / "eval"
+    summaries = vl.evaluate(str(path), ["mathvista", "wemath"], out, k=2, data_dir=FIXTURES, max_tokens=4, seed=0)
+    for name in ("mathvista", "wemath"):
+        s = json.loads((out / f"{name}.summary.json").read_text())
+        assert s == json.loads(json.dumps(summaries[name]))
+        assert s["k"] == 2 and s["n_problems"] == 3 and s["image_resize"]["max_side"] == vl.DEFAULT_MAX_SIDE
+        assert set(s["metrics"]) == {"avg@k", "pass@k", "maj@k"} and s["throughput"]["samples_per_s"] > 0
+        recs = io.read_jsonl(out / f"{name}.jsonl")
+        assert len(recs) == 6 and {r["benchmark"] for r in recs} == {name}
+        for r in recs:  # every record's verdict is the scorer's verdict on its completion
+            p = next(x for x in vl.get(name).load(FIXTURES) if x["id"] == r["problem_id"])
+            assert r["correct"] == vl.is_correct_vl(r["completion"], p["gold"], p["answer_type"], p["choices"])
