@@ -19,6 +19,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("mhpo.train", "train one objective with TRL's GRPOTrainer (config, objective, seed)"),
     "evaluate": ("benchmarks.evaluate", "evaluate a model or checkpoint on registered benchmarks"),
     "lm-eval-tasks": ("benchmarks.lm_eval_tasks", "write lm-eval task YAMLs for every registered benchmark"),
+    "evaluate-vl": ("benchmarks.vl", "evaluate a vision-language model on registered VL benchmarks"),
+    "stability": ("mhpo.stability", "stability study: per-run statistics, seed CIs, paired tests, figures, summary"),
     "aggregate": ("mhpo.aggregate", "aggregate runs and evaluation records into tables and figures"),
     "validate-config": ("mhpo.config", "validate a workflow or training config and print the resolved form"),
 }
