@@ -42,6 +42,8 @@ def configure(parser) -> None:
     parser.add_argument("--device", default=None, help="torch device for the hf backend (default: cuda if available)")
     parser.add_argument("--workers", type=int, default=None, help="scoring processes (default: CPU count)")
     parser.add_argument("--timeout", type=float, default=scoring.DEFAULT_TIMEOUT, help="seconds per answer when scoring")
+    parser.add_argument("--trust-remote-code", action="store_true",
+                        help="let the model directory's own Python code run on load (off unless given; review it first)")
 
 
 def _versions(backend: str) -> dict:
@@ -82,8 +84,14 @@ def _load_progress(path: Path, fingerprint: str) -> dict[str, list]:
     """Completed problems from an interrupted run with the same settings: {problem_id: [[text, n_tokens], ...]}."""
     if not path.exists():
         return {}
+    rows = io.read_jsonl(path)  # a torn last line (killed mid-write) is ignored ...
+    with open(path, "rb") as fh:
+        fh.seek(0, os.SEEK_END)
+        torn = fh.tell() > 0 and (fh.seek(-1, os.SEEK_END), fh.read(1))[1] != b"\n"
+    if torn:  # ... and dropped, so the next append starts a fresh line (else a later kill makes the file unreadable)
+        io.write_jsonl(path, rows)
     done = {}
-    for row in io.read_jsonl(path):  # a torn last line (killed mid-write) is ignored
+    for row in rows:
         if row.get("fingerprint") == fingerprint:
             done[row["problem_id"]] = row["samples"]
     return done
@@ -175,12 +183,19 @@ def main(args) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     try:
-        gen = make_generator(args.backend, model_path, seed=args.seed, batch_size=args.batch_size, device=args.device)
+        gen = make_generator(args.backend, model_path, seed=args.seed, batch_size=args.batch_size, device=args.device,
+                             trust_remote_code=args.trust_remote_code)
     except (ImportError, OSError) as e:  # missing vLLM, unreadable weights, hub model while offline
         print(f"error: cannot load {args.model!r} with the {args.backend} backend: {e}", file=sys.stderr)
         return 2
+    except ValueError as e:
+        if "trust_remote_code" not in str(e) or args.trust_remote_code:
+            raise
+        print(f"error: {args.model!r} ships its own modelling code, which is not run unless you opt in: review it, "
+              f"then pass --trust-remote-code (workflow: models.<name>.trust_remote_code: true)", file=sys.stderr)
+        return 2
+    out.mkdir(parents=True, exist_ok=True)  # only once the model loaded: bad input leaves no directory behind
     summaries = {b.name: evaluate_benchmark(gen, b, args, model_path, out) for b in benches}
     print(f"{'benchmark':<16} {'k':>3} {'n':>5}  avg@k [95% CI]          pass@k   maj@k")
     for name, s in summaries.items():

@@ -36,17 +36,27 @@ class Sampling:
 
 
 def resolve_model(model: str) -> str:
-    """A training run directory means its ``final/`` policy; a checkpoint dir or hub name is used as is."""
+    """A training run directory means its ``final/`` policy; a checkpoint dir or hub name is used as is.
+    A local directory must be a complete model (``mhpo.models.check_checkpoint``: config.json, untruncated
+    weights); a local-looking path that does not exist is an error, not a hub name."""
+    from mhpo.models import ModelLoadError, check_checkpoint
+
     p = Path(model).expanduser()
     if p.is_dir() and not (p / "config.json").exists() and (p / "final" / "config.json").exists():
-        return str((p / "final").resolve())
+        p = p / "final"
     if p.is_dir():
         if not (p / "config.json").exists():
             raise FileNotFoundError(
                 f"{p} has no config.json: pass a Hugging Face model directory, a run's final/ or checkpoint-N/ "
                 "directory, or a hub name (hub names need MHPO_ONLINE=1 or a populated HF cache)"
             )
-        return str(p.resolve())
+        try:
+            return str(check_checkpoint(p).resolve())
+        except ModelLoadError as e:
+            raise FileNotFoundError(str(e)) from None
+    if p.exists() or model.startswith((".", "/", "~")) or model.count("/") > 1:
+        raise FileNotFoundError(f"model path {model!r} does not exist (or is not a directory); pass a Hugging Face "
+                                "model directory, a run directory, or a hub name such as 'org/name'")
     return model
 
 
@@ -65,15 +75,17 @@ class HFGenerator:
 
     name = "hf"
 
-    def __init__(self, model: str, device: str | None = None, batch_size: int = 8, dtype: str | None = None):
+    def __init__(self, model: str, device: str | None = None, batch_size: int = 8, dtype: str | None = None,
+                 trust_remote_code: bool = False):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         self.torch = torch
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        self.tokenizer = AutoTokenizer.from_pretrained(model)
+        self.tokenizer = AutoTokenizer.from_pretrained(model, trust_remote_code=trust_remote_code)
         torch_dtype = getattr(torch, dtype) if dtype else (torch.bfloat16 if self.device != "cpu" else torch.float32)
-        self.model = AutoModelForCausalLM.from_pretrained(model, dtype=torch_dtype).to(self.device).eval()
+        self.model = AutoModelForCausalLM.from_pretrained(model, dtype=torch_dtype, trust_remote_code=trust_remote_code)
+        self.model = self.model.to(self.device).eval()
         self.batch_size = max(1, batch_size)
         self.pad_id = self.tokenizer.pad_token_id
         if self.pad_id is None:
@@ -130,7 +142,7 @@ class VLLMGenerator:
 
     name = "vllm"
 
-    def __init__(self, model: str, seed: int = 0, **engine_kwargs):
+    def __init__(self, model: str, seed: int = 0, trust_remote_code: bool = False, **engine_kwargs):
         try:
             from vllm import LLM, SamplingParams
         except ImportError as e:
@@ -139,7 +151,7 @@ class VLLMGenerator:
                 "or use --backend hf"
             ) from e
         self._SamplingParams = SamplingParams
-        self.llm = LLM(model=model, seed=seed, **engine_kwargs)
+        self.llm = LLM(model=model, seed=seed, trust_remote_code=trust_remote_code, **engine_kwargs)
         self.tokenizer = self.llm.get_tokenizer()
 
     def encode(self, prompt: str, chat_template: bool) -> list[int]:
@@ -162,10 +174,12 @@ class VLLMGenerator:
         return [s * sampling.n for s in samples] if greedy else samples
 
 
-def make_generator(backend: str, model: str, seed: int = 0, batch_size: int = 8, device: str | None = None):
+def make_generator(backend: str, model: str, seed: int = 0, batch_size: int = 8, device: str | None = None,
+                   trust_remote_code: bool = False):
+    """``trust_remote_code`` (opt-in) lets a model directory's own Python code run on load."""
     model = resolve_model(model)
     if backend == "hf":
-        return HFGenerator(model, device=device, batch_size=batch_size)
+        return HFGenerator(model, device=device, batch_size=batch_size, trust_remote_code=trust_remote_code)
     if backend == "vllm":
-        return VLLMGenerator(model, seed=seed)
+        return VLLMGenerator(model, seed=seed, trust_remote_code=trust_remote_code)
     raise ValueError(f"--backend must be 'hf' or 'vllm', got {backend!r}")

@@ -36,7 +36,7 @@ import threading
 import time
 from decimal import Decimal, InvalidOperation
 from multiprocessing.connection import Connection, wait as _wait
-from typing import Iterable, Sequence
+from typing import Iterable, Iterator, Sequence
 
 DEFAULT_TIMEOUT = 5.0  # seconds per answer, as math-verify's own default
 SCAN_CHARS = 100_000  # only the tail of a completion is scanned for an answer
@@ -514,6 +514,28 @@ def score_many(
     tasks = [("c", _clean(c), str(g)) for c, g in pairs]
     desc = progress if isinstance(progress, str) else ("scoring" if progress else None)
     return shared_pool(workers).run(tasks, progress=desc, timeout=timeout)
+
+
+def score_iter(
+    pairs: Iterable[tuple[str, str]],
+    workers: int | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    chunk: int = 4096,
+) -> Iterator[bool]:
+    """:func:`score_many` over an iterable of any length with bounded memory: pairs are read, scored and yielded
+    ``chunk`` at a time, in input order, so memory stays flat however many completions stream through
+    (perf/stress.py). Results equal ``score_many``'s."""
+    if chunk < 1:
+        raise ValueError(f"chunk must be >= 1, got {chunk}")
+    pool = shared_pool(workers)
+    buf: list[tuple] = []
+    for c, g in pairs:
+        buf.append(("c", _clean(c), str(g)))
+        if len(buf) == chunk:
+            yield from pool.run(buf, timeout=timeout)
+            buf = []
+    if buf:
+        yield from pool.run(buf, timeout=timeout)
 
 
 if __name__ == "__main__" and len(sys.argv) == 4 and sys.argv[1] == "--worker":

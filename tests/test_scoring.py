@@ -126,6 +126,26 @@ def test_score_many_matches_sequential_judging_in_order():
     assert score_many(pairs, workers=2, timeout=2, progress=False) == expected
 
 
+def test_score_iter_streams_in_order_and_matches_score_many():
+    """score_iter reads at most one chunk ahead of what it has yielded (bounded memory; perf/stress.py) and gives
+    score_many's results in input order, timeouts included."""
+    pairs = [(f"\\boxed{{\\frac{{{i}}}{{2}}}}", str(i / 2)) for i in range(9)] + [(TOWER, "3"), ("\\boxed{1}", "2")]
+    read = []
+
+    def lazy():
+        for i, pair in enumerate(pairs):
+            read.append(i)
+            yield pair
+
+    stream = scoring.score_iter(lazy(), workers=2, timeout=2, chunk=4)
+    first = next(stream)
+    assert len(read) == 4  # one chunk consumed, not the whole input
+    got = [first, *stream]
+    assert got == score_many(pairs, workers=2, timeout=2, progress=False) == [True] * 9 + [False, False]
+    with pytest.raises(ValueError, match="chunk"):
+        next(scoring.score_iter(iter(pairs), chunk=0))
+
+
 def test_gold_is_parsed_once():
     scoring._parse_gold.cache_clear()
     for answer in ("0.5", "0.25", "\\frac{1}{3}"):
