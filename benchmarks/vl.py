@@ -276,6 +276,56 @@ class VLBenchmark:
         return text
 
 
+    def source(self, data_dir=None) -> str:
+        """Where :meth:`load` reads from (recorded in summaries as ``data``)."""
+        base = self.local_dir(data_dir)
+        return str(base) if base is not None else f"hub:{(self.hub or {}).get('dataset')}"
+
+
+@dataclass(frozen=True)
+class SyntheticVLBenchmark(VLBenchmark):
+    """``synth_vl_<task>``: the test split of a ``mhpo.vl.tasks`` task (rendered offline, seed 0), scored like the
+    registry benchmarks. The prompt is the task's problem text alone, as the tiny VLM is trained on it."""
+
+    task: str = ""
+
+    def local_dir(self, data_dir=None) -> Path | None:
+        return None
+
+    def source(self, data_dir=None) -> str:
+        return f"mhpo.vl.tasks:{self.task}/test (seed 0)"
+
+    def load(self, data_dir=None, limit: int | None = None, max_side: int = DEFAULT_MAX_SIDE) -> list[dict]:
+        from mhpo.vl import tasks
+
+        if limit is not None and limit < 1:
+            raise BenchmarkError(f"--limit must be a positive number of problems, got {limit}")
+        return [{"id": r["id"], "problem": r["problem"], "prompt": self.format_prompt(r["problem"]),
+                 "gold": r["answer"], "image": resize_image(r["image"], max_side), "choices": r["choices"],
+                 "answer_type": r["answer_type"]} for r in tasks.load(self.task, "test", n=limit, seed=0)]
+
+
+SYNTH_PREFIX = "synth_vl_"
+
+
+def _synthetic(name: str) -> SyntheticVLBenchmark:
+    from mhpo.vl import tasks
+
+    task = name[len(SYNTH_PREFIX):]
+    if task not in tasks.TASKS:
+        raise BenchmarkError(f"unknown synthetic VL benchmark {name!r}; available: "
+                             f"{', '.join(SYNTH_PREFIX + t for t in tasks.available())}")
+    return SyntheticVLBenchmark(
+        name=name, description=f"synthetic visual task {task!r} (mhpo.vl.tasks), test split", file="", fields={},
+        prompt="{problem}", chat_template=True, k=4, sampling={"temperature": 1.0, "top_p": 1.0, "max_tokens": 4},
+        answer_type=tasks.TASKS[task]["answer_type"], size=tasks.DEFAULT_N["test"], split="test", task=task)
+
+
+def is_vl(name: str) -> bool:
+    """A VL benchmark name: a registry entry or ``synth_vl_<task>``."""
+    return name in _registry() or name.startswith(SYNTH_PREFIX)
+
+
 def _choices(value) -> list[str] | None:
     """Choices as a list of strings: lists pass through; We-Math's "A. x; B. y" strings are split."""
     if value is None or value == "" or value == []:
@@ -338,6 +388,9 @@ def available() -> list[str]:
 
 
 def get(name: str) -> VLBenchmark:
+    """A registry benchmark, or ``synth_vl_<task>`` (a synthetic visual task's test split)."""
+    if name.startswith(SYNTH_PREFIX):
+        return _synthetic(name)
     reg = _registry()
     if name not in reg:
         raise BenchmarkError(f"unknown VL benchmark {name!r}; available: {', '.join(available())}")
@@ -455,7 +508,7 @@ def evaluate(model: str, names: list[str], out, k: int | None = None, data_dir=N
             "benchmark": b.name, "k": sampling.n, "n_problems": len(problems),
             "metrics": metrics.summarize(per_problem, sampling.n, seed=seed),
             "sampling": {**sampling.asdict(), "backend": gen.name},
-            "image_resize": resize_rule(max_side),
+            "image_resize": resize_rule(max_side), "data": b.source(data_dir),
             "throughput": {"samples_per_s": round(n_samples / t_gen, 3) if t_gen > 0 else None,
                            "problems_per_s": round(len(problems) / t_gen, 3) if t_gen > 0 else None,
                            "generation_s": round(t_gen, 3)},
@@ -500,7 +553,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="vl_command", required=True)
     e = sub.add_parser("evaluate", help="evaluate an image-text-to-text model on VL benchmarks")
     e.add_argument("--model", required=True)
-    e.add_argument("--benchmarks", required=True, help=f"comma-separated ({', '.join(available())}) or 'all'")
+    e.add_argument("--benchmarks", required=True,
+                   help=f"comma-separated ({', '.join(available())}, {SYNTH_PREFIX}<task>) or 'all' (the registry)")
     e.add_argument("--out", required=True)
     e.add_argument("--k", type=int, default=None)
     e.add_argument("--data-dir", default=None)

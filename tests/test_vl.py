@@ -1,7 +1,7 @@
 """Vision-language track: tiny VLM (build, offline load, warm start), synthetic visual tasks, a real GRPO run
 through the objective contract on images, VL benchmark loading from fixtures, VL scoring, VL evaluation.
 
-Everything runs offline on CPU. The tiny VLM is built once per session (≈ 200 warm-start steps, a few seconds)."""
+Everything runs offline on CPU. The tiny VLM is built once per session (160 warm-start steps, a few seconds)."""
 
 from __future__ import annotations
 
@@ -138,6 +138,29 @@ def test_vl_rl_run_end_to_end(tiny_vlm, tmp_path, objective):
     assert all(torch.isfinite(p).all() for p in model.parameters())
 
 
+def test_vl_run_resumes_from_its_last_complete_checkpoint(tiny_vlm, tmp_path):
+    """A VL run interrupted after checkpoint-2 (the state a kill leaves: manifest `running`, later metric rows,
+    no final/) resumes through the same `mhpo-bench train` command, with every step logged exactly once."""
+    import shutil
+
+    from mhpo import cli, manifest
+
+    path, _ = tiny_vlm
+    out = tmp_path / "run"
+    argv = ["train", "--config", "tiny-vl", "--objective", "grpo", "--seed", "0", "--out", str(out), "--max-steps", "4",
+            "--set", f"model.path={path}"]
+    assert cli.main(argv) == 0
+    shutil.rmtree(out / "final")
+    shutil.rmtree(out / "checkpoints" / "checkpoint-4")
+    man = manifest.read(out / "manifest.json")
+    manifest.write(out / "manifest.json", {**man, "status": "running"})
+    assert cli.main(argv) == 0
+    man = json.loads((out / "manifest.json").read_text())
+    assert man["status"] == "complete" and man["resumed_from"] == ["checkpoint-2"] and man["attempts"] == 2
+    assert [r["step"] for r in io.read_jsonl(out / "metrics.jsonl")] == [1, 2, 3, 4]
+    assert (out / "final" / "preprocessor_config.json").is_file() or (out / "final" / "processor_config.json").is_file()
+
+
 def test_vl_reward_reads_conversational_completions():
     from mhpo.vl.rewards import vl_correctness_reward
 
@@ -256,3 +279,113 @@ def test_vl_evaluation_writes_records_and_summary(tiny_vlm, tmp_path):
         for r in recs:  # every record's verdict is the scorer's verdict on its completion
             p = next(x for x in vl.get(name).load(FIXTURES) if x["id"] == r["problem_id"])
             assert r["correct"] == vl.is_correct_vl(r["completion"], p["gold"], p["answer_type"], p["choices"])
+
+
+# ------------------------------------------------------------------------------ the shared CLI and workflow plan
+def test_vl_recipe_trains_evaluates_and_tabulates_through_the_cli(tiny_vlm, tmp_path, capsys):
+    """The VL track through the same commands as text: `train --config tiny-vl` (data.image_field), `evaluate-vl`
+    on the synthetic test split and the benchmark fixtures, `aggregate-vl` with the paper's VL averages beside."""
+    from mhpo import cli
+
+    path, _ = tiny_vlm
+    run = tmp_path / "runs" / "tiny-vl" / "mhpo" / "seed0"
+    assert cli.main(["train", "--config", "tiny-vl", "--objective", "mhpo", "--seed", "0", "--out", str(run),
+                     "--max-steps", "2", "--set", f"model.path={path}"]) == 0
+    man = json.loads((run / "manifest.json").read_text())
+    assert man["status"] == "complete" and man["track"] == "vl" and man["config"]["data"]["image_field"] == "image"
+    assert [r["step"] for r in io.read_jsonl(run / "metrics.jsonl")] == [1, 2]
+    # the same policy evaluated as two models: ours (tiny-vl) and under the paper model's label, so the paper's
+    # numbers (results/reference/paper_qwen2.5-vl-7b.json) must appear beside the latter's average only
+    for model in ("tiny-vl", "qwen2.5-vl-7b-instruct"):
+        ev = tmp_path / "evals" / model / "mhpo" / "seed0" / "final"
+        assert cli.main(["evaluate-vl", "evaluate", "--model", str(run / "final"), "--benchmarks",
+                         "synth_vl_count,mathvista,wemath", "--data-dir", str(FIXTURES), "--k", "2", "--limit", "8",
+                         "--max-tokens", "4", "--out", str(ev)]) == 0
+        s = json.loads((ev / "synth_vl_count.summary.json").read_text())
+        assert s["n_problems"] == 8 and s["data"].startswith("mhpo.vl.tasks:count")
+        assert json.loads((ev / "mathvista.summary.json").read_text())["data"] == str((FIXTURES / "mathvista").resolve())
+    capsys.readouterr()
+    assert cli.main(["aggregate-vl", "--evals", str(tmp_path / "evals"), "--out", str(tmp_path), "--n-boot", "200"]) == 0
+    md = (tmp_path / "tables" / "vl.md").read_text()
+    assert "## tiny-vl" in md and "## qwen2.5-vl-7b-instruct" in md
+    assert "| objective | mathvista | wemath | synth_vl_count | average | synthetic |" in md
+    tiny_row = next(ln for ln in md.split("## tiny-vl")[1].splitlines() if ln.startswith("| mhpo |"))
+    paper_row = next(ln for ln in md.split("## qwen2.5-vl-7b-instruct")[1].splitlines() if ln.startswith("| mhpo |"))
+    assert "paper" not in tiny_row and "(paper 53.0, Δ" in paper_row
+    assert "DAPO 52.3 (derived)" in md and "53.0 - 0.7" in md  # the reference section, with provenance
+    rows = list(__import__("csv").DictReader((tmp_path / "tables" / "vl.csv").open()))
+    got = {(r["model"], r["objective"], r["benchmark"]): r for r in rows}
+    recs = io.read_jsonl(tmp_path / "evals" / "tiny-vl" / "mhpo" / "seed0" / "final" / "synth_vl_count.jsonl")
+    assert float(got[("tiny-vl", "mhpo", "synth_vl_count")]["avg_at_k"]) == pytest.approx(
+        sum(r["correct"] for r in recs) / len(recs))
+    assert float(got[("qwen2.5-vl-7b-instruct", "mhpo", "average")]["paper"]) == pytest.approx(0.53)
+    assert ("paper:Qwen/Qwen2.5-VL-7B-Instruct", "dapo", "average") in got
+    assert (tmp_path / "tables" / "vl.tex").read_text().count("\\begin{table}") == 2
+
+
+def test_vl_paper_recipe_dry_run_builds_the_config_without_weights(capsys):
+    from mhpo import cli
+
+    assert cli.main(["train", "--config", "qwen2.5-vl-7b-instruct", "--objective", "dapo", "--seed", "0",
+                     "--out", "/nonexistent/vl/{seed}", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    plan = json.loads(out[out.index("{"):])
+    rec, cfg = plan["recipe"], plan["grpo_config"]
+    assert rec["model"]["path"] == "Qwen/Qwen2.5-VL-7B-Instruct" and rec["data"]["image_field"] == "images"
+    assert rec["data"]["hf_dataset"] == "hiyouga/geometry3k" and rec["data"]["prompt_format"] == "chat"
+    assert cfg["max_completion_length"] == 2048 and cfg["bf16"] is True and cfg["use_vllm"] is True
+    assert plan["objective"] == "dapo" and not Path("/nonexistent").exists()
+
+
+def test_vl_recipe_rules_and_dataset():
+    from mhpo import recipe, train
+
+    with pytest.raises(recipe.RecipeError, match="'data.prompt_format' must be 'chat' when data.image_field"):
+        recipe.load("tiny-vl", overrides={"data.prompt_format": "plain"})
+    with pytest.raises(recipe.RecipeError, match="'dapo.dynamic_sampling' is not supported with image inputs"):
+        recipe.load("tiny-vl", overrides={"dapo.dynamic_sampling": True})
+    rec = recipe.load("tiny-vl", overrides={"data.n_train": 6, "data.task": "bars"})
+    ds = train.dataset(rec)
+    assert len(ds) == 6 and set(ds.column_names) >= {"prompt", "image", "answer", "answer_type", "choices"}
+    row = ds[0]
+    assert row["prompt"] == [{"role": "user", "content": "Which bar is taller? A or B"}]
+    assert row["image"].size == (vl_tasks.SIZE, vl_tasks.SIZE) and row["answer"] in ("A", "B")
+    assert row["answer_type"] == "multi_choice" and row["choices"] == ["A", "B"]
+    assert [f.__name__ for f in train.reward_funcs(rec)] == ["vl_correctness_reward"]
+
+
+def test_synthetic_vl_benchmark_is_the_task_test_split():
+    b = vl.get("synth_vl_count")
+    rows = b.load(limit=5)
+    ref = vl_tasks.load("count", "test", n=5, seed=0)
+    assert [r["id"] for r in rows] == [r["id"] for r in ref] and [r["gold"] for r in rows] == [r["answer"] for r in ref]
+    assert rows[0]["prompt"] == "How many shapes?" and vl.is_vl("synth_vl_bars") and not vl.is_vl("synth_arith")
+    with pytest.raises(BenchmarkError, match="available: synth_vl_bars, synth_vl_count"):
+        vl.get("synth_vl_nope")
+
+
+def test_workflow_plan_routes_vl_experiments():
+    """default.yaml's `vl_tiny` study: built with tiny-vlm, evaluated with evaluate-vl, kept out of the main
+    experiments; a text model given a VL benchmark is refused with the key named."""
+    from mhpo import config
+
+    _, plan = config.load("workflow/config/default.yaml")
+    assert plan.vl_models() == [] and "tiny-vl" not in " ".join(plan.experiments())
+    study = plan.studies["vl_tiny"]
+    assert study.vl_models() == ["tiny-vl"] and len(study.train_runs("vl")) == 10 and study.train_runs("text") == []
+    assert plan.tiny_command("tiny-vl", "M").startswith("mhpo-bench tiny-vlm --out M --task count")
+    cmd = plan.eval_command("tiny-vl", "mhpo", 0, "final")
+    assert cmd.startswith("mhpo-bench evaluate-vl evaluate ") and "--data-dir tests/fixtures/vl" in cmd
+    assert "synth_vl_count,mathvista,mathverse,mathvision,geometry3k,wemath" in cmd and "--backend" not in cmd
+    bad = {"models": {"tiny": {"tiny_model": {"task": "arith"}}},
+           "experiments": [{"model": "tiny", "objective": "mhpo", "recipe": "tiny", "seeds": [0],
+                            "evaluation": {"benchmarks": ["synth_arith", "synth_vl_count"]}}]}
+    with pytest.raises(config.ConfigError, match=r"experiments\[0\].evaluation.benchmarks: \['synth_vl_count'\] are VL"):
+        config.load(bad)
+    missing = {"experiments": [{"model": "m", "label": "ext", "checkpoints": {"0": "org/model"},
+                                "evaluation": {"benchmarks": ["mathvision"], "data_dir": "/nonexistent"}}]}
+    with pytest.raises(config.ConfigError, match="no data for VL benchmark 'mathvision'.*require_data: false"):
+        config.load(missing)
+    missing["experiments"][0]["evaluation"]["require_data"] = False
+    _, p = config.load(missing)
+    assert p.missing_data == ["mathvision"] and p.models["m"]["track"] == "vl"

@@ -235,15 +235,26 @@ def load(path):
     return model, processor
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m mhpo.vl.tiny", description="build the tiny offline VLM")
+def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True)
     p.add_argument("--task", default="count", help=f"comma-separated visual tasks ({', '.join(vl_tasks.available())})")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--warm-start-steps", type=int, default=WARM_START_STEPS)
-    a = p.parse_args(argv)
-    names = [t for t in a.task.split(",") if t]
-    info = build(a.out, task=names if len(names) > 1 else names[0], seed=a.seed, warm_start_steps=a.warm_start_steps)
+
+
+def main(args=None) -> int:
+    """``mhpo-bench tiny-vlm`` (``args``: parsed namespace) or ``python -m mhpo.vl.tiny`` (``args``: argv)."""
+    if not isinstance(args, argparse.Namespace):
+        p = argparse.ArgumentParser(prog="python -m mhpo.vl.tiny", description="build the tiny offline VLM")
+        configure(p)
+        args = p.parse_args(args)
+    names = [t for t in args.task.split(",") if t]
+    try:
+        info = build(args.out, task=names if len(names) > 1 else names[0], seed=args.seed,
+                     warm_start_steps=args.warm_start_steps)
+    except ValueError as e:  # unknown task
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     print(json.dumps(info, indent=2))
     return 0
 
