@@ -102,3 +102,46 @@ def test_plugin_submits_real_slurm_jobs(tmp_path: Path):
     show = _run(["scontrol", "show", "job", job_ids[1]])
     if show.returncode == 0:  # may already be purged (MinJobAge) on a busy real cluster
         assert "JobState=COMPLETED" in show.stdout, show.stdout
+
+
+def test_failed_job_is_retried_per_profile_and_permanent_failure_names_its_log(tmp_path: Path):
+    """The shipped `slurm` profile's `retries: 2` resubmits a failed job; a job that keeps failing is reported
+    with the path of its log, and the other jobs' outputs are kept."""
+    cluster = _cluster()
+    root = Path(__file__).resolve().parents[1]
+    (tmp_path / "Snakefile").write_text(
+        textwrap.dedent(
+            """
+            rule all:
+                input: "flaky.txt", "broken.txt"
+            rule flaky:
+                output: "flaky.txt"
+                log: "logs/flaky.log"
+                shell: "echo $SLURM_JOB_ID >> flaky.attempts; [ $(wc -l < flaky.attempts) -ge 2 ] || {{ echo 'first attempt fails' > {log}; exit 1; }}; echo ok > {output}"
+            rule broken:
+                output: "broken.txt"
+                log: "logs/broken.log"
+                shell: "echo $SLURM_JOB_ID >> broken.attempts; echo 'this job always fails' > {log}; exit 3"
+            """
+        )
+    )
+    (tmp_path / "empty.yaml").write_text("{}\n")  # the profile names the paper config; this workflow needs none
+    resources = [f"slurm_partition={cluster['partition']}", "runtime=5", "mem_mb=100"]
+    if cluster["account"]:
+        resources.append(f"slurm_account={cluster['account']}")
+    cmd = [sys.executable, "-m", "snakemake", "--cores", "all", "--keep-going",
+           "--profile", str(root / "workflow" / "profiles" / "slurm"), "--configfile", "empty.yaml",
+           "--default-resources", *resources]
+    if not cluster["account"]:
+        cmd.append("--slurm-no-account")
+    if cluster["no_accounting"]:
+        cmd += ["--profile", str(root / "workflow" / "profiles" / "slurm-ci")]
+    proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0, out[-3000:]
+    flaky = (tmp_path / "flaky.attempts").read_text().split()
+    broken = (tmp_path / "broken.attempts").read_text().split()
+    assert (tmp_path / "flaky.txt").read_text() == "ok\n" and len(flaky) == 2, out[-3000:]
+    assert len(broken) == 3 and len(set(broken)) == 3, out[-3000:]  # 1 + retries: 2, each a new Slurm job
+    assert "logs/broken.log" in out  # the permanent failure names its log
+    assert not (tmp_path / "broken.txt").exists()

@@ -26,12 +26,13 @@
 # fresh temp dir (removed at exit unless SLURM_CI_KEEP=1), so reruns start clean.
 #
 # Knobs (environment): SLURM_CI_PARTITION (debug), SLURM_CI_ACCOUNT (ci),
-# SLURM_CI_KEEP=1 (keep temp dir), SLURM_CI_WORKFLOW_TIMEOUT (s, default 150),
+# SLURM_CI_KEEP=1 (keep temp dir), SLURM_CI_WORKFLOW_TIMEOUT (s, default 600),
 # SLURM_CI_OVERRIDES (args replacing the default --default-resources override),
 # SLURM_CI_REQUIRE_WORKFLOW=1 (fail if the workflow/profile is missing),
 # SLURM_CI_WORKFLOW_REPO (another git tree to run instead of this checkout),
 # SLURM_CI_INIT_STATUS_DELAY (plugin's first status check, s; default: the
-# slurm-ci profile's 6).
+# slurm-ci profile's), SLURM_CI_LOCAL_TABLES (tables of a local run of the same
+# config made elsewhere, e.g. by tests/test_workflow.py in .ci/run: skip the local run).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -49,7 +50,7 @@ fi
 PARTITION="${SLURM_CI_PARTITION:-debug}"
 ACCOUNT="${SLURM_CI_ACCOUNT:-ci}"
 INIT_DELAY="${SLURM_CI_INIT_STATUS_DELAY:-}"
-WF_TIMEOUT="${SLURM_CI_WORKFLOW_TIMEOUT:-150}"
+WF_TIMEOUT="${SLURM_CI_WORKFLOW_TIMEOUT:-600}"
 
 log() { printf '[slurm-ci %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 die() {
@@ -256,7 +257,7 @@ scratch_copy() {
 }
 
 project_workflow() {
-	local profile t rc=0
+	local profile t rc=0 CI_CONFIG=""
 	if ! profile="$(find_profile)" || ! [[ -f "$WF_REPO/workflow/Snakefile" || -f "$WF_REPO/Snakefile" ]]; then
 		if [[ "${SLURM_CI_REQUIRE_WORKFLOW:-0}" == 1 ]]; then die "no Snakefile or slurm profile in $WF_REPO"; fi
 		log "NOTE: no workflow/Snakefile + workflow/profiles/slurm in $WF_REPO yet: running the stand-in .ci/slurm/selftest instead"
@@ -264,6 +265,7 @@ project_workflow() {
 		profile="$(find_profile)" || die "no profile in $WF_REPO"
 	fi
 	export MHPO_CACHE_DIR="${MHPO_CACHE_DIR:-$REPO/.cache}"
+	[[ -f "$WF_REPO/workflow/config/default.yaml" ]] && CI_CONFIG=workflow/config/default.yaml
 	scratch_copy "$WORK/wf-slurm" || die "scratch copy of $WF_REPO failed"
 	scratch_copy "$WORK/wf-local" || die "scratch copy of $WF_REPO failed"
 	# The only site-specific values the slurm profile leaves open: partition, account,
@@ -278,9 +280,10 @@ project_workflow() {
 	local before
 	before="$(grep -c 'sched: Allocate JobId' "$WORK/log/slurmctld.log" || true)"
 	t="$(now)"
-	log "workflow via Slurm: snakemake --cores all --profile $profile ${overrides[*]} ${SLURM_CLUSTER_OPTS[*]}"
+	log "workflow via Slurm: snakemake --cores all --profile $profile ${overrides[*]} ${SLURM_CLUSTER_OPTS[*]} ${CI_CONFIG:+--configfile $CI_CONFIG}"
+	# The shipped profile selects the paper config; CI runs the tiny default through it.
 	(cd "$WORK/wf-slurm" && timeout -s KILL "$WF_TIMEOUT" snakemake --cores all --profile "$profile" \
-		"${overrides[@]}" "${SLURM_CLUSTER_OPTS[@]}" >"$WORK/log/wf-slurm.log" 2>&1) || rc=$?
+		"${overrides[@]}" "${SLURM_CLUSTER_OPTS[@]}" ${CI_CONFIG:+--configfile "$CI_CONFIG"} >"$WORK/log/wf-slurm.log" 2>&1) || rc=$?
 	if [[ $rc -ne 0 ]]; then
 		tail -n 60 "$WORK/log/wf-slurm.log" >&2
 		die "workflow via Slurm failed (rc=$rc)"
@@ -291,16 +294,25 @@ project_workflow() {
 	log "workflow via Slurm done in $(secs "$t") s: $nsub jobs submitted with sbatch, $njobs allocated by slurmctld"
 	[[ "$njobs" -gt 0 && "$njobs" == "$nsub" ]] || die "expected every submitted job to be allocated by slurmctld"
 
-	t="$(now)"
-	log "same workflow locally: snakemake --cores all"
-	(cd "$WORK/wf-local" && timeout -s KILL "$WF_TIMEOUT" snakemake --cores all >"$WORK/log/wf-local.log" 2>&1) || rc=$?
-	if [[ $rc -ne 0 ]]; then
-		tail -n 60 "$WORK/log/wf-local.log" >&2
-		die "local workflow failed (rc=$rc)"
+	local local_tables="$WORK/wf-local/results/tables"
+	if [[ -n "${SLURM_CI_LOCAL_TABLES:-}" ]]; then
+		# .ci/run: the local run of the same config is tests/test_workflow.py's end-to-end run, just done.
+		[[ -d "$SLURM_CI_LOCAL_TABLES" ]] || die "SLURM_CI_LOCAL_TABLES=$SLURM_CI_LOCAL_TABLES is not a directory"
+		local_tables="$SLURM_CI_LOCAL_TABLES"
+		log "local run of the same config: reusing $local_tables"
+	else
+		t="$(now)"
+		log "same workflow locally: snakemake --cores all ${CI_CONFIG:+--configfile $CI_CONFIG}"
+		(cd "$WORK/wf-local" && timeout -s KILL "$WF_TIMEOUT" snakemake --cores all ${CI_CONFIG:+--configfile "$CI_CONFIG"} \
+			>"$WORK/log/wf-local.log" 2>&1) || rc=$?
+		if [[ $rc -ne 0 ]]; then
+			tail -n 60 "$WORK/log/wf-local.log" >&2
+			die "local workflow failed (rc=$rc)"
+		fi
+		log "local workflow done in $(secs "$t") s"
 	fi
-	log "local workflow done in $(secs "$t") s"
 
-	python3 "$HERE/compare_tables.py" "$WORK/wf-local/results/tables" "$WORK/wf-slurm/results/tables" >&2 ||
+	python3 "$HERE/compare_tables.py" "$local_tables" "$WORK/wf-slurm/results/tables" >&2 ||
 		die "Slurm and local runs produced different tables"
 }
 
