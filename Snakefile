@@ -35,6 +35,7 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/aggregate.smk"
 include: "workflow/rules/stability.smk"
+include: "workflow/rules/vl.smk"
 
 
 report: "workflow/report/workflow.rst"
@@ -45,3 +46,4 @@ rule all:
     input:
         aggregate_outputs(),
         atlas_outputs(),
+        vl_main_outputs(),

@@ -486,7 +486,8 @@ def write_stability(rows: list[dict], out_dir: Path) -> list[Path]:
           "|log| of the importance ratio's min/max/p1/p99 over all steps.\n\n" + _md_table(pretty, body))
     if not rows:
         md += "\nNo training logs found.\n"
-    paths = [out_dir / "stability.md", out_dir / "stability.csv", out_dir / "stability.tex"]
+    # not "stability.*": that name is the stability study's (mhpo.stability, docs/stability.md)
+    paths = [out_dir / "training_signals.md", out_dir / "training_signals.csv", out_dir / "training_signals.tex"]
     io.write_text(paths[0], md)
     io.write_text(paths[1], _csv_text(header, [[r[k] for k in header] for r in rows]))
     io.write_text(paths[2], _tex_table(pretty, [[_tex_escape(c).replace("–", "--") for c in r] for r in body],

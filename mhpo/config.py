@@ -8,6 +8,17 @@ experiment: model label, objective (+ params), seeds, recipe (+ ``set`` override
 sampling, ``eval_every``). ``defaults`` is merged into every experiment. An experiment with ``from_runs`` (an
 existing runs directory) or ``checkpoints`` (seed -> model path) is evaluated only, never trained.
 
+``studies`` names further configs (``{stability: workflow/config/stability.yaml}``) whose experiments are planned
+too, as :attr:`Plan.studies`, but are not part of the main experiments: ``snakemake --cores all`` runs only the
+main ones; a study runs by its own target (``snakemake --cores all stability``). A study shares the main
+config's ``results_dir``, ``data_dir`` and ``resources`` and must use its own model labels (its output paths
+then never collide with the main experiments').
+
+Each model has a track: ``vl`` when its recipe sets ``data.image_field`` (or, evaluation only, all its benchmarks
+are VL ones: ``benchmarks.vl.is_vl``), else ``text``. VL models are built with ``mhpo-bench tiny-vlm``, evaluated
+with ``mhpo-bench evaluate-vl evaluate`` and tabulated by ``mhpo-bench aggregate-vl`` (docs/vl.md); the
+``*(track=...)`` helpers keep the main aggregate to text models.
+
 Every error is a :class:`ConfigError` whose message starts with the offending key, e.g.
 ``experiments[2].objective: unknown objective 'grpoo'; available: ...``. Nothing here starts a job.
 
@@ -54,6 +65,8 @@ EVAL_DEFAULTS: dict[str, Any] = {
     "batch_size": 8,
     "eval_every": 0,
     "curve_benchmarks": None,
+    "data_dir": None,  # this experiment's benchmark data (default: the config's data_dir)
+    "require_data": True,  # False: plan benchmarks whose data are not found yet (the job fails if still missing)
 }
 
 
@@ -121,6 +134,7 @@ class Run:
     where: str  # config key, for messages
     checkpoints: list[tuple[str, int]] = dataclasses.field(default_factory=list)  # intermediate (name, step)
     max_steps: int | None = None
+    study: str | None = None  # name of the study (config ``studies``) it belongs to; None: a main experiment
 
 
 @dataclasses.dataclass
@@ -143,8 +157,9 @@ class EvalJob:
 class Plan:
     """Everything the Snakefile needs, computed once at parse time from a validated config."""
 
-    def __init__(self, cfg: dict, workdir: str | os.PathLike = "."):
+    def __init__(self, cfg: dict, workdir: str | os.PathLike = ".", study: str | None = None):
         self.cfg = cfg
+        self.study = study
         self.workdir = Path(workdir)
         self.results_dir = cfg["results_dir"].rstrip("/") or "."
         self.runs_dir = f"{self.results_dir}/runs"
@@ -157,7 +172,10 @@ class Plan:
         self.evals: dict[tuple[str, str, int, str], EvalJob] = {}
         self.models: dict[str, dict] = {}
         self.skipped_benchmarks: list[str] = []
+        self.missing_data: list[str] = []  # planned with evaluation.require_data: false, data not found yet
+        self.studies: dict[str, Plan] = {}
         self._build()
+        self._build_studies()
 
     # ------------------------------------------------------------------ paths
     def run_dir(self, model: str, label: str, seed: int) -> str:
@@ -226,6 +244,12 @@ class Plan:
                         raise ConfigError(f"{where}.evaluation.curve_benchmarks: {c!r} is not one of the benchmarks {sorted(names)}")
             if model not in self.models:
                 self.models[model] = self._model_entry(model, model_cfgs.get(model, {}), rec, evaluation, where)
+            track = self.models[model]["track"]
+            wrong = [b["name"] for b in benches if b.get("track", "text") != track]
+            if wrong:
+                raise ConfigError(f"{where}.evaluation.benchmarks: {wrong} are {'text' if track == 'vl' else 'VL'} "
+                                  f"benchmarks but model {model!r} is a {track} model (its recipe "
+                                  f"{'sets' if track == 'vl' else 'does not set'} data.image_field)")
             seeds = exp.get("seeds")
             if kind == "model":
                 seeds = sorted(int(s) for s in exp["checkpoints"])
@@ -243,7 +267,8 @@ class Plan:
                     path = exp["checkpoints"][str(seed)]
                     if not (self.workdir / path).exists() and not _looks_like_hub_id(path):
                         raise ConfigError(f"{where}.checkpoints.{seed}: {path!r} does not exist")
-                run = Run(model, label, seed, objective, params, recipe, overrides, evaluation, kind, path, where)
+                run = Run(model, label, seed, objective, params, recipe, overrides, evaluation, kind, path, where,
+                          study=self.study)
                 run.checkpoints, run.max_steps = self._intermediate(run, rec, where)
                 self.runs[(model, label, seed)] = run
                 self._add_evals(run)
@@ -260,6 +285,49 @@ class Plan:
                               ev["resolved_benchmarks"], ev, inputs)
                 self.evals[job.key] = job
 
+    def _build_studies(self) -> None:
+        """Plan each ``studies`` config (validated like a main config) under this plan's results_dir."""
+        for name, path in (self.cfg.get("studies") or {}).items():
+            where = f"studies.{name}"
+            if self.study is not None:
+                raise ConfigError(f"{where}: a study config cannot itself name studies")
+            # relative to the working directory (the workflow's: the repo root), else to this checkout
+            found = [d / path for d in (self.workdir, REPO_ROOT) if (d / path).is_file()]
+            if not found:
+                raise ConfigError(f"{where}: study config {path!r} not found (paths are relative to the repo root)")
+            try:
+                with open(found[0], encoding="utf-8") as fh:
+                    raw = yaml.safe_load(fh)
+            except yaml.YAMLError as e:
+                raise ConfigError(f"{where}: {path} is not valid YAML: {e}") from None
+            if not isinstance(raw, dict):
+                raise ConfigError(f"{where}: {path} must be a mapping")
+            shared = sorted(set(raw) & {"results_dir", "data_dir", "resources", "studies"})
+            if shared:
+                raise ConfigError(f"{where}: {path} sets {', '.join(shared)}; a study uses the main config's "
+                                  "(remove them from the study file)")
+            raw = {**raw, "results_dir": self.cfg["results_dir"], "data_dir": self.data_dir,
+                   "resources": self.cfg.get("resources", {})}
+            try:
+                sub = Plan(validate_schema(raw), self.workdir, study=name)
+            except ConfigError as e:
+                raise ConfigError(f"{where} ({path}): {e}") from None
+            taken = set(self.models).union(*(p.models for p in self.studies.values()))
+            clash = sorted(set(sub.models) & taken)
+            if clash:
+                raise ConfigError(f"{where}: model label(s) {clash} are already used by the main experiments or "
+                                  "another study; give the study its own model labels (they name its output paths)")
+            self.studies[name] = sub
+
+    def _owner(self, model: str) -> "Plan":
+        """The plan (this one or a study's) whose experiments use model label ``model``."""
+        if model in self.models:
+            return self
+        for sub in self.studies.values():
+            if model in sub.models:
+                return sub
+        return self
+
     def _model_entry(self, model: str, mcfg: dict, rec: dict | None, evaluation: dict, where: str) -> dict:
         tiny = mcfg.get("tiny_model")
         base = mcfg.get("base")
@@ -271,7 +339,11 @@ class Plan:
             raise ConfigError(f"models.{model}.tiny_model: the recipe uses model.path 'tiny'; set "
                               f"models.{model}.tiny_model: {{task: ...}} so the workflow builds it first")
         evaluate_base = bool(mcfg.get("evaluate_base", True)) and base is not None
-        return {"tiny_model": tiny, "base": base, "evaluate_base": evaluate_base, "evaluation": evaluation}
+        # "vl": a VL recipe (data.image_field) or, without a recipe, VL benchmarks only (docs/vl.md)
+        vl = (rec["data"].get("image_field") is not None if rec is not None
+              else all(b.get("track") == "vl" for b in evaluation["resolved_benchmarks"]))
+        return {"tiny_model": tiny, "base": base, "evaluate_base": evaluate_base, "evaluation": evaluation,
+                "trust_remote_code": bool(mcfg.get("trust_remote_code", False)), "track": "vl" if vl else "text"}
 
     def _benchmarks(self, evaluation: dict, where: str) -> list[dict]:
         try:
@@ -279,12 +351,32 @@ class Plan:
         except ImportError:  # evaluation package not installed: names are checked when the job runs
             bm = None
         available = bm.available() if bm else None
+        data_dir = evaluation["data_dir"] or self.data_dir
         out = []
         for j, b in enumerate(evaluation["benchmarks"]):
             b = {"name": b} if isinstance(b, str) else dict(b)
             b.setdefault("limit", evaluation["limit"])
             b.setdefault("if_available", False)
             key = f"{where}.evaluation.benchmarks[{j}]"
+            if bm is not None and _vl_benchmark(b["name"]):
+                from benchmarks import vl
+
+                try:
+                    spec = vl.get(b["name"])
+                except Exception as e:  # BenchmarkError: unknown synthetic VL task
+                    raise ConfigError(f"{key}: {e}") from None
+                if (not isinstance(spec, vl.SyntheticVLBenchmark) and spec.local_dir(data_dir) is None
+                        and os.environ.get("MHPO_ONLINE") != "1"):
+                    if b["if_available"]:
+                        self.skipped_benchmarks.append(b["name"])
+                        continue
+                    if evaluation["require_data"]:
+                        raise ConfigError(f"{key}: no data for VL benchmark {b['name']!r} (export it with `python -m "
+                                          "benchmarks.vl export`, then set `data_dir` or evaluation.data_dir; or "
+                                          "`if_available: true` to skip it, `require_data: false` to plan it anyway)")
+                    self.missing_data.append(b["name"])
+                out.append({"name": b["name"], "limit": b["limit"], "track": "vl"})
+                continue
             if bm is not None:
                 synthetic = b["name"].startswith("synth_")
                 if b["name"] not in available and not synthetic:
@@ -293,7 +385,7 @@ class Plan:
                     spec = bm.get(b["name"])
                 except Exception as e:  # BenchmarkError: unknown synthetic task
                     raise ConfigError(f"{key}: {e}") from None
-                if spec.task is None and spec.local_path(self.data_dir) is None and os.environ.get("MHPO_ONLINE") != "1":
+                if spec.task is None and spec.local_path(data_dir) is None and os.environ.get("MHPO_ONLINE") != "1":
                     if b["if_available"]:
                         self.skipped_benchmarks.append(b["name"])
                         continue
@@ -348,22 +440,35 @@ class Plan:
             self.evals[j.key] = j
 
     # ------------------------------------------------------------------ Snakefile helpers
-    def train_runs(self) -> list[Run]:
-        return [r for r in self.runs.values() if r.kind == "train"]
+    def train_runs(self, track: str | None = None) -> list[Run]:
+        """Runs to train; ``track`` ("text" | "vl") keeps only that track's models."""
+        return [r for r in self.runs.values() if r.kind == "train" and track in (None, self.models[r.model]["track"])]
+
+    def eval_jobs(self, track: str | None = None) -> list[EvalJob]:
+        return [j for j in self.evals.values() if track in (None, self.models[j.model]["track"])]
+
+    def vl_models(self) -> list[str]:
+        return [m for m, e in self.models.items() if e["track"] == "vl"]
 
     def run(self, model: str, label: str, seed) -> Run:
+        if self._owner(model) is not self:
+            return self._owner(model).run(model, label, seed)
         try:
             return self.runs[(model, label, int(seed))]
         except KeyError:
             raise ConfigError(f"no experiment for model {model!r}, label {label!r}, seed {seed}") from None
 
     def eval_job(self, model: str, label: str, seed, checkpoint: str) -> EvalJob:
+        if self._owner(model) is not self:
+            return self._owner(model).eval_job(model, label, seed, checkpoint)
         try:
             return self.evals[(model, label, int(seed), checkpoint)]
         except KeyError:
             raise ConfigError(f"no evaluation planned for {model}/{label}/seed{seed}/{checkpoint}") from None
 
     def train_inputs(self, model: str, label: str, seed) -> list[str]:
+        if self._owner(model) is not self:
+            return self._owner(model).train_inputs(model, label, seed)
         run = self.run(model, label, seed)
         out = [self.tiny_model_dir(model)] if self.models[model]["tiny_model"] else []
         rec = _recipe_path(run.recipe)
@@ -373,6 +478,8 @@ class Plan:
 
     def train_command(self, model: str, label: str, seed, out: str) -> str:
         """The shell-quoted ``mhpo-bench train`` command of one run (writes ``out``, a ``.../final`` dir)."""
+        if self._owner(model) is not self:
+            return self._owner(model).train_command(model, label, seed, out)
         run = self.run(model, label, seed)
         if run.kind != "train":
             raise ConfigError(f"{run.where}: {model}/{label} is evaluated from existing checkpoints, not trained")
@@ -383,27 +490,38 @@ class Plan:
         overrides = dict(run.set)
         if self.models[model]["tiny_model"]:
             overrides["model.path"] = self.tiny_model_dir(model)
+        if self.models[model]["trust_remote_code"]:  # per-model opt-in; never on by default
+            overrides["model.trust_remote_code"] = True
         for k, v in overrides.items():
             argv += ["--set", f"{k}={_yaml_scalar(v)}"]
         return shlex.join(argv)
 
     def tiny_command(self, model: str, out: str) -> str:
+        if self._owner(model) is not self:
+            return self._owner(model).tiny_command(model, out)
         t = self.models[model]["tiny_model"]
-        return shlex.join(["mhpo-bench", "tiny-model", "--out", out, "--task", t["task"], "--seed", str(t.get("seed", 0))])
+        builder = "tiny-vlm" if self.models[model]["track"] == "vl" else "tiny-model"
+        return shlex.join(["mhpo-bench", builder, "--out", out, "--task", t["task"], "--seed", str(t.get("seed", 0))])
 
     def eval_command(self, model: str, label: str, seed, checkpoint: str) -> str:
         """One ``mhpo-bench evaluate`` per distinct ``--limit`` among the job's benchmarks, joined with ``&&``."""
+        if self._owner(model) is not self:
+            return self._owner(model).eval_command(model, label, seed, checkpoint)
         job = self.eval_job(model, label, seed, checkpoint)
         ev = job.evaluation
         out = self.eval_dir(model, label, int(seed), checkpoint)
+        vl = self.models[model]["track"] == "vl"  # `mhpo-bench evaluate-vl evaluate` (transformers generation only)
+        data_dir = ev["data_dir"] or self.data_dir
         run_label = f"{model}/{label}/seed{seed}"
         groups: dict[Any, list[str]] = {}
         for b in job.benchmarks:
             groups.setdefault(b["limit"], []).append(b["name"])
         cmds = []
         for limit, names in groups.items():
-            argv = ["mhpo-bench", "evaluate", "--model", job.model_path, "--benchmarks", ",".join(names),
-                    "--out", out, "--label", run_label, "--backend", ev["backend"], "--batch-size", str(ev["batch_size"])]
+            argv = ["mhpo-bench", "evaluate-vl", "evaluate"] if vl else ["mhpo-bench", "evaluate"]
+            argv += ["--model", job.model_path, "--benchmarks", ",".join(names), "--out", out, "--label", run_label]
+            argv += [] if vl else ["--backend", ev["backend"]]
+            argv += ["--batch-size", str(ev["batch_size"])]
             if ev["k"] is not None:
                 argv += ["--k", str(ev["k"])]
             s = ev["sampling"]
@@ -415,14 +533,17 @@ class Plan:
                 argv += ["--limit", str(limit)]
             if job.step is not None:
                 argv += ["--step", str(job.step)]
-            if self.data_dir:
-                argv += ["--data-dir", self.data_dir]
+            if data_dir:
+                argv += ["--data-dir", data_dir]
+            if self.models[model]["trust_remote_code"] and not vl:
+                argv += ["--trust-remote-code"]
             cmds.append(shlex.join(argv))
         return " && ".join(cmds)
 
-    def experiments(self) -> list[str]:
-        """``model/label`` of every experiment (and the base rows), for ``mhpo-bench aggregate --experiment``."""
-        keys = {(j.model, j.label) for j in self.evals.values()}
+    def experiments(self, track: str | None = None) -> list[str]:
+        """``model/label`` of every experiment (and the base rows), for ``mhpo-bench aggregate --experiment``;
+        ``track`` ("text" | "vl") keeps only that track's models."""
+        keys = {(j.model, j.label) for j in self.eval_jobs(track)}
         return [f"{m}/{l}" for m, l in sorted(keys)]
 
     def extra_runs_dirs(self) -> list[str]:
@@ -454,6 +575,8 @@ class Plan:
                 "aggregate": 1,
             },
             "skipped_benchmarks (no data)": sorted(set(self.skipped_benchmarks)),
+            **({"planned_without_data (provide before running)": sorted(set(self.missing_data))} if self.missing_data else {}),
+            **({"studies": {n: p.summary()["jobs"] for n, p in self.studies.items()}} if self.studies else {}),
         }
 
 
@@ -556,6 +679,14 @@ def _yaml_scalar(v) -> str:
     return json.dumps(v)
 
 
+def _vl_benchmark(name: str) -> bool:
+    try:
+        from benchmarks import vl
+    except ImportError:
+        return False
+    return vl.is_vl(name)
+
+
 def _looks_like_hub_id(path: str) -> bool:
     return bool(re.fullmatch(r"[A-Za-z0-9][\w.\-]*/[\w.\-]+", path)) and not path.startswith((".", "/"))
 
@@ -594,9 +725,12 @@ def main(args) -> int:
         return 2
     print(yaml.safe_dump({"resolved": cfg, "plan": plan.summary()}, sort_keys=False, allow_unicode=True), end="")
     if args.jobs:
-        for r in plan.train_runs():
-            print(f"train    {r.model}/{r.label}/seed{r.seed}: {plan.train_command(r.model, r.label, r.seed, r.path + '/final')}")
-        for j in plan.evals.values():
-            print(f"evaluate {j.model}/{j.label}/seed{j.seed}/{j.checkpoint}: "
-                  f"{plan.eval_command(j.model, j.label, j.seed, j.checkpoint)}")
+        for p in [plan, *plan.studies.values()]:
+            tag = f" [study {p.study}]" if p.study else ""
+            for r in p.train_runs():
+                print(f"train    {r.model}/{r.label}/seed{r.seed}{tag}: "
+                      f"{p.train_command(r.model, r.label, r.seed, r.path + '/final')}")
+            for j in p.evals.values():
+                print(f"evaluate {j.model}/{j.label}/seed{j.seed}/{j.checkpoint}{tag}: "
+                      f"{p.eval_command(j.model, j.label, j.seed, j.checkpoint)}")
     return 0

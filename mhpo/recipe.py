@@ -41,6 +41,7 @@ SCHEMA: dict[str, dict[str, tuple[tuple, Any]]] = {
         "dtype": ((str,), "float32"),          # float32 | bfloat16 | float16 | auto
         "attn_implementation": (_OPT_STR, None),
         "gradient_checkpointing": ((bool,), False),
+        "trust_remote_code": ((bool,), False),  # run the model repo's own Python code on load: opt-in, per recipe
     },
     "data": {
         "task": (_OPT_STR, None),               # a mhpo.tasks name (offline synthetic task) ...
@@ -53,6 +54,10 @@ SCHEMA: dict[str, dict[str, tuple[tuple, Any]]] = {
         "prompt_format": ((str,), "plain"),    # plain (raw text) | chat (conversational, chat template)
         "system_prompt": (_OPT_STR, None),
         "instruction": (_OPT_STR, None),        # appended to each problem (e.g. "put the answer in \\boxed{}")
+        # Vision-language data: the column holding each row's image (or a list; the first is used). When set,
+        # data.task names a mhpo.vl.tasks task, model.path 'tiny' builds the tiny VLM (mhpo.vl.tiny) and the
+        # reward is mhpo.vl.rewards.vl_correctness_reward (docs/vl.md).
+        "image_field": (_OPT_STR, None),
     },
     "reward": {
         "correctness": (_NUM, 1.0),             # weight of mhpo.rewards.correctness_reward
@@ -266,6 +271,12 @@ def _check(r: dict, source: str) -> None:
             "when dapo.overlong_shaping is on")
     if not r["seeds"] or not all(isinstance(s, int) and not isinstance(s, bool) for s in r["seeds"]):
         bad("seeds", f"must be a non-empty list of integers; got {r['seeds']!r}")
+    if d["image_field"] is not None:
+        if d["prompt_format"] != "chat":
+            bad("data.prompt_format", "must be 'chat' when data.image_field is set (TRL's VLM path needs "
+                "conversational prompts)")
+        if r["dapo"]["dynamic_sampling"]:
+            bad("dapo.dynamic_sampling", "is not supported with image inputs (data.image_field); set it to false")
     if r["model"]["path"] == "tiny" and d["task"] is None and r["model"]["tiny_task"] is None:
         bad("model.tiny_task", "must be set when model.path is 'tiny' and the data is not a mhpo.tasks task")
     batches(r, num_processes=1)  # divisibility, with the smallest world size; train re-checks with the real one

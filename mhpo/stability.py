@@ -44,12 +44,12 @@ Paired comparisons against a reference method (same seed → same initial policy
 Holm's step-down adjustment over the methods compared to one reference within each (regime, metric) family is
 reported as ``p_holm`` / ``significant_holm``.
 
-Outputs (atomic, ``mhpo.io``; distinct names so the main workflow's ``tables/stability.*`` stays untouched):
-``OUT/tables/stability_study.{md,csv,tex}`` (method × regime), ``stability_study_paired.{md,csv,tex}``,
-``stability_study_runs.csv`` (per run), ``OUT/stability_study_summary.md`` and
-``OUT/figures/stability_study_{reward,grad_norm,ratio,entropy}.{png,pdf}`` (mean ± 1 s.d. across seeds).
+Outputs (atomic, ``mhpo.io``; the main workflow's per-run summary is ``tables/training_signals.*``, another name):
+``OUT/tables/stability.{md,csv,tex}`` (method × regime), ``stability_paired.{md,csv,tex}``,
+``stability_runs.csv`` (per run), ``OUT/stability_summary.md`` and
+``OUT/figures/stability_{reward,grad_norm,ratio,entropy}.{png,pdf}`` (mean ± 1 s.d. across seeds).
 
-CLI: ``python -m mhpo.stability --runs DIR --evals DIR --out DIR --reference grpo`` (``mhpo-bench stability``).
+CLI: ``mhpo-bench stability --runs DIR --evals DIR --out DIR --reference grpo`` (or ``python -m mhpo.stability``).
 """
 
 from __future__ import annotations
@@ -520,7 +520,7 @@ def summary_text(groups: Sequence[dict], paired: Sequence[dict], alpha: float, t
              f"{', '.join(map(str, ns)) or '0'}.",
              f"- Intervals: {level:.0%} Student-t over seeds (table); percentile bootstrap in the CSVs.",
              f"- Decision: {test_name} at α = {alpha} per comparison (paired by seed); Holm-adjusted p-values over "
-             "the methods compared with one reference are in `tables/stability_study_paired.*`."]
+             "the methods compared with one reference are in `tables/stability_paired.*`."]
     small = sorted({r["n"] for r in paired if r["n"]})
     if small and min(small) < 6:
         lines.append(f"- With n = {min(small)} paired seeds the exact sign-flip test cannot go below "
@@ -615,12 +615,12 @@ def analyze(runs_dir, evals_dir, out_dir, references: Sequence[str] = ("grpo",),
     paired = paired_table(per_run, references, alpha, test, n_boot=n_boot)
     out = Path(out_dir)
     paths = {
-        "table_md": out / "tables" / "stability_study.md", "table_csv": out / "tables" / "stability_study.csv",
-        "table_tex": out / "tables" / "stability_study.tex",
-        "paired_md": out / "tables" / "stability_study_paired.md",
-        "paired_csv": out / "tables" / "stability_study_paired.csv",
-        "paired_tex": out / "tables" / "stability_study_paired.tex",
-        "runs_csv": out / "tables" / "stability_study_runs.csv", "summary": out / "stability_study_summary.md",
+        "table_md": out / "tables" / "stability.md", "table_csv": out / "tables" / "stability.csv",
+        "table_tex": out / "tables" / "stability.tex",
+        "paired_md": out / "tables" / "stability_paired.md",
+        "paired_csv": out / "tables" / "stability_paired.csv",
+        "paired_tex": out / "tables" / "stability_paired.tex",
+        "runs_csv": out / "tables" / "stability_runs.csv", "summary": out / "stability_summary.md",
     }
     header, rows = _wide(groups)
     note = ("Mean over seeds [95% Student-t interval]. Definitions: docs/stability.md. "
@@ -651,7 +651,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     p, d = parser, Params()
     p.add_argument("--runs", required=True, help="runs root: {regime}/{method}/seed{N}/metrics.jsonl")
     p.add_argument("--evals", default=None, help="evaluations root: {regime}/{method}/seed{N}/{checkpoint}/*.summary.json")
-    p.add_argument("--out", required=True, help="output root (writes tables/, figures/, stability_study_summary.md)")
+    p.add_argument("--out", required=True, help="output root (writes tables/, figures/, stability_summary.md)")
     p.add_argument("--reference", default="grpo", help="reference method(s) for paired comparisons, comma-separated")
     p.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
     p.add_argument("--test", choices=("t", "permutation"), default="t",

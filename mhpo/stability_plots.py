@@ -1,10 +1,10 @@
 """Seed-band figures of the stability study: per step, the mean over seeds (line) and mean ± 1 standard deviation
 across seeds (band; drawn where ≥ 2 seeds logged that step). One column per regime, one colour per method.
 
-* ``stability_study_reward``: ``reward/mean``;
-* ``stability_study_grad_norm``: ``grad_norm`` before clipping (log scale);
-* ``stability_study_ratio``: ``ratio/p1``, ``ratio/p50``, ``ratio/p99`` (rows; log scale, 1 = on-policy);
-* ``stability_study_entropy``: token entropy (nats).
+* ``stability_reward``: ``reward/mean``;
+* ``stability_grad_norm``: ``grad_norm`` before clipping (log scale);
+* ``stability_ratio``: ``ratio/p1``, ``ratio/p50``, ``ratio/p99`` (rows; log scale, 1 = on-policy);
+* ``stability_entropy``: token entropy (nats).
 
 Each is written as PNG and PDF atomically (``mhpo.io``) with fixed metadata, so a rerun gives identical files.
 """
@@ -101,7 +101,7 @@ def plot_all(curves: Mapping[tuple[str, str], Mapping[int, Mapping[str, np.ndarr
         fig.suptitle(f"Stability study: {ylabel}, mean ± 1 s.d. across seeds", fontsize=10)
         fig.tight_layout(rect=(0, 0.08 if len(methods) <= 5 else 0.12, 1, 1))
         for ext, meta in (("png", {"Software": None}), ("pdf", {"CreationDate": None, "Producer": None})):
-            path = Path(out_dir) / f"stability_study_{name}.{ext}"
+            path = Path(out_dir) / f"stability_{name}.{ext}"
             with io.atomic_path(path) as tmp:
                 fig.savefig(tmp, format=ext, dpi=120, metadata=meta)
             paths[f"{name}_{ext}"] = path

@@ -128,6 +128,7 @@ def grpo_config(rec: dict, objective: objectives.Objective, seed: int, run_dir: 
         bf16=rec["precision"] == "bf16", fp16=rec["precision"] == "fp16",
         model_init_kwargs=init_kwargs,
         use_cpu=not torch.cuda.is_available(), dataloader_num_workers=0,
+        trust_remote_code=bool(m["trust_remote_code"]),  # opt-in only (docs/reliability.md)
     )
     if m["gradient_checkpointing"]:
         kw["gradient_checkpointing"] = True
@@ -143,23 +144,31 @@ def dry_run(rec: dict, objective, seed: int, run_dir: Path) -> dict:
                 "generation_batch_size", "num_generations", "max_completion_length", "temperature", "top_p",
                 "learning_rate", "max_steps", "beta", "scale_rewards", "mask_truncated_completions", "use_vllm",
                 "vllm_mode", "vllm_importance_sampling_correction", "vllm_importance_sampling_mode",
-                "vllm_importance_sampling_clip_max", "save_steps", "bf16", "seed")
+                "vllm_importance_sampling_clip_max", "save_steps", "bf16", "seed", "trust_remote_code")
     return {"run_dir": str(run_dir), "objective": objective.name, "objective_params": dataclasses.asdict(objective),
             "seed": seed, "batches": b, "grpo_config": {k: getattr(cfg, k) for k in trl_keys}, "recipe": rec}
 
 
 # ---------------------------------------------------------------------------------------- pieces
 def model_path(rec: dict) -> str:
-    """The recipe's model, building the tiny offline model once per cache (atomically) when ``path: tiny``."""
+    """The recipe's model, building the tiny offline model once per cache (atomically) when ``path: tiny``
+    (the tiny VLM of ``mhpo.vl.tiny`` for a VL recipe, i.e. one with ``data.image_field``)."""
     m = rec["model"]
     if m["path"] != "tiny":
         return m["path"]
-    from mhpo import env, tiny
+    from mhpo import env
+
+    if is_vl(rec):
+        from mhpo.vl import tiny
+    else:
+        from mhpo import tiny
 
     task = m["tiny_task"] or rec["data"]["task"]
     steps = m["tiny_warm_start_steps"]
-    root = env.setup() / "tiny"
-    target = root / f"{task}-w{steps if steps is not None else 'default'}-s0"
+    if not is_vl(rec):
+        return str(tiny.cached(task, seed=0, warm_start_steps=steps))  # shared with `mhpo-bench tiny-model`
+    root = env.setup() / "tiny-vl"
+    target = root / f"{task}-w{steps if steps is not None else tiny.WARM_START_STEPS}-s0"
     if (target / "config.json").exists():
         return str(target)
     tmp = root / f".{target.name}.{os.getpid()}.tmp"
@@ -176,11 +185,19 @@ def model_path(rec: dict) -> str:
     return str(target)
 
 
+def is_vl(rec: dict) -> bool:
+    """A vision-language recipe: its rows carry an image (``data.image_field``)."""
+    return rec["data"].get("image_field") is not None
+
+
 def dataset(rec: dict):
-    """Training rows with columns ``prompt`` (text, or a chat for ``prompt_format: chat``), ``answer``, ``id``."""
+    """Training rows with columns ``prompt`` (text, or a chat for ``prompt_format: chat``), ``answer``, ``id``;
+    VL recipes add ``image`` (PIL) plus ``answer_type`` and ``choices`` for the VL reward (TRL's VLM format)."""
     from datasets import Dataset, load_dataset
 
     d = rec["data"]
+    if is_vl(rec):
+        return _vl_dataset(rec)
     if d["task"]:
         from mhpo import tasks
 
@@ -207,10 +224,49 @@ def dataset(rec: dict):
     return Dataset.from_list(out)
 
 
+def _vl_dataset(rec: dict):
+    from datasets import Dataset, load_dataset
+
+    d = rec["data"]
+    if d["task"]:
+        from mhpo.vl import tasks as vl_tasks
+
+        rows = vl_tasks.load(d["task"], "train", n=d["n_train"], seed=0)
+    else:
+        ds = load_dataset(d["hf_dataset"], d["hf_config"], split=d["split"])
+        if d["n_train"]:
+            ds = ds.select(range(min(d["n_train"], len(ds))))
+        for field in (d["problem_field"], d["answer_field"], d["image_field"]):
+            if field not in ds.column_names:
+                raise ValueError(f"data.hf_dataset {d['hf_dataset']!r} has no column {field!r} (columns: "
+                                 f"{ds.column_names}); set data.problem_field / data.answer_field / data.image_field")
+        rows = []
+        for i, r in enumerate(ds):
+            img = r[d["image_field"]]
+            img = img[0] if isinstance(img, list) and img else img  # Geometry3K: a list with one figure
+            if img is None or img == []:
+                raise ValueError(f"data.hf_dataset {d['hf_dataset']!r} row {i}: column {d['image_field']!r} has no image")
+            rows.append({"id": str(i), "problem": r[d["problem_field"]], "answer": str(r[d["answer_field"]]),
+                         "image": img, "choices": None, "answer_type": "free_form"})
+    out = []
+    for r in rows:
+        # the processor inserts the image tokens: drop inline "<image>" markers (Geometry3K)
+        text = str(r["problem"]).replace("<image>", "").strip() + (f"\n{d['instruction']}" if d["instruction"] else "")
+        prompt = ([{"role": "system", "content": d["system_prompt"]}] if d["system_prompt"] else [])
+        out.append({"prompt": prompt + [{"role": "user", "content": text}], "image": r["image"],
+                    "answer": r["answer"], "answer_type": r["answer_type"], "choices": r["choices"] or [],
+                    "id": r["id"]})
+    return Dataset.from_list(out)
+
+
 def reward_funcs(rec: dict) -> list:
     from mhpo import rewards
 
-    funcs = [rewards.correctness_reward]
+    if is_vl(rec):  # multiple choice by letter/option text, free form by math-verify
+        from mhpo.vl.rewards import vl_correctness_reward as correctness
+    else:
+        correctness = rewards.correctness_reward
+    funcs = [correctness]
     if rec["reward"]["format"]:
         funcs.append(rewards.format_reward)
     if rec["dapo"]["overlong_shaping"]:
@@ -232,20 +288,56 @@ def _truncate_metrics(path: Path, last_step: int) -> int:
     return len(rows) - len(keep)
 
 
+def _looks_local(path: str) -> bool:
+    """As ``mhpo.models.resolve``: an existing path, one starting with . / ~, or anything but ``org/name``."""
+    return Path(path).expanduser().exists() or path.startswith((".", "/", "~")) or path.count("/") != 1
+
+
+def check_inputs(rec: dict, resume: Path | None, previous: Path | None = None) -> None:
+    """Raise ``ModelLoadError`` if the recipe's local model or the checkpoint to resume from is missing, truncated
+    or corrupt (mhpo.models.check_checkpoint), so a bad path never reaches the trainer or touches the run."""
+    from mhpo.models import PRESETS, ModelLoadError, check_checkpoint
+
+    path = rec["model"]["path"]
+    if path not in PRESETS and _looks_local(path):
+        try:
+            check_checkpoint(path)
+        except ModelLoadError as e:
+            raise ModelLoadError(f"model.path: {e}") from None
+    if resume is None:
+        return
+    try:
+        check_checkpoint(resume)
+        state = resume / "trainer_state.json"
+        if state.exists():
+            json.loads(state.read_text())
+    except (ModelLoadError, json.JSONDecodeError, UnicodeDecodeError) as e:
+        fallback = f"resume from {previous.name}" if previous else "start over"
+        raise ModelLoadError(f"cannot resume from {resume}: {e}. Nothing was changed; delete {resume} to "
+                             f"{fallback} (metrics past that step are redone)") from None
+
+
 # -------------------------------------------------------------------------------------------- train
 def train(rec: dict, objective: objectives.Objective, seed: int, run_dir: Path) -> int:
-    """Train (or resume) one run; returns 0 on success, 1 on failure (the manifest records why)."""
+    """Train (or resume) one run; returns 0 on success, 1 on failure (the manifest records why), 2 when the model
+    or the checkpoint to resume from is missing or corrupt (nothing is written)."""
+    from mhpo.models import ModelLoadError
     from mhpo.trainer import STAGING, complete_checkpoints
 
-    run_dir.mkdir(parents=True, exist_ok=True)
     man_path = run_dir / "manifest.json"
     prev = manifest.read(man_path) or {}
     if prev.get("status") == "complete" and (run_dir / "final").is_dir():
         print(f"[mhpo] {run_dir}: already complete; skipping", flush=True)
         return 0
-    shutil.rmtree(run_dir / "checkpoints" / STAGING, ignore_errors=True)  # half-written checkpoints of a killed run
     ckpts = complete_checkpoints(run_dir / "checkpoints")
     resume = ckpts[-1] if ckpts else None
+    try:  # bad input fails here, before the run directory is created or changed
+        check_inputs(rec, resume, ckpts[-2] if len(ckpts) > 1 else None)
+    except ModelLoadError as e:
+        print(f"mhpo-bench train: {run_dir}: error: {e}", file=sys.stderr)
+        return 2
+    run_dir.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(run_dir / "checkpoints" / STAGING, ignore_errors=True)  # half-written checkpoints of a killed run
     resume_step = int(resume.name.split("-")[1]) if resume else 0
     dropped = _truncate_metrics(run_dir / "metrics.jsonl", resume_step)
     if resume:
@@ -254,7 +346,8 @@ def train(rec: dict, objective: objectives.Objective, seed: int, run_dir: Path) 
     t_start = time.time()
     man = {
         "status": "running", "objective": objective.name, "objective_params": dataclasses.asdict(objective),
-        "seed": seed, "model": rec["model"]["path"], "config": rec, "git": manifest.git_info(),
+        "seed": seed, "model": rec["model"]["path"], "track": "vl" if is_vl(rec) else "text", "config": rec,
+        "git": manifest.git_info(),
         "versions": manifest.versions(), "hardware": manifest.hardware(),
         "wall_time_s": prev.get("wall_time_s", 0.0), "attempts": prev.get("attempts", 0) + 1,
         "resumed_from": prev.get("resumed_from", []) + ([resume.name] if resume else []),

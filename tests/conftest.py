@@ -14,7 +14,10 @@ SHARED_BENCHMARKS = Path(os.environ.get("MHPO_BENCHMARK_DIR", ROOT.parent / "sha
 def pytest_configure(config):
     from mhpo import env
 
-    env.setup(os.environ.get("MHPO_CACHE_DIR") or ROOT / ".cache" / "tests")
+    # One cache for the whole session and its subprocesses (workflow runs included), so the tiny model is
+    # built once (mhpo.tiny.cached) and reused by every test that trains or runs the workflow.
+    os.environ["MHPO_CACHE_DIR"] = os.environ.get("MHPO_CACHE_DIR") or str(ROOT / ".cache" / "tests")
+    env.setup(os.environ["MHPO_CACHE_DIR"])
 
 
 @pytest.fixture(scope="session")

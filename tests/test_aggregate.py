@@ -118,13 +118,13 @@ def test_stability_statistics(tmp_path):
     write_metrics(tmp_path, "m", "grpo", 1, [1.0] * 20, entropy)
     write_metrics(tmp_path, "m", "mhpo", 0, [1.0] * 20, [2.0] * 20)
     aggregate.aggregate([tmp_path / "runs"], tmp_path / "evals", tmp_path / "out", figures=False)
-    rows = {r["objective"]: r for r in read_csv(tmp_path / "out" / "tables" / "stability.csv")}
+    rows = {r["objective"]: r for r in read_csv(tmp_path / "out" / "tables" / "training_signals.csv")}
     assert float(rows["grpo"]["grad_norm_spikes"]) == 1.0  # (2 + 0) / 2 seeds
     assert float(rows["grpo"]["entropy_drop"]) == pytest.approx(1.0)
     assert float(rows["grpo"]["max_abs_log_ratio"]) == pytest.approx((1.5 + np.log(1.25)) / 2)
     assert float(rows["mhpo"]["grad_norm_spikes"]) == 0 and float(rows["mhpo"]["entropy_drop"]) == 0
     assert int(rows["grpo"]["n_seeds"]) == 2
-    assert "grad-norm spikes" in (tmp_path / "out" / "tables" / "stability.md").read_text()
+    assert "grad-norm spikes" in (tmp_path / "out" / "tables" / "training_signals.md").read_text()
 
 
 def test_cli_writes_every_output_and_filters_experiments(tmp_path):
@@ -141,7 +141,7 @@ def test_cli_writes_every_output_and_filters_experiments(tmp_path):
         cmd += ["--experiment", e]
     p = subprocess.run(cmd, capture_output=True, text=True)
     assert p.returncode == 0, p.stderr
-    for name in ("main", "stability"):
+    for name in ("main", "training_signals"):
         for ext in ("md", "csv", "tex"):
             assert (tmp_path / "res" / "tables" / f"{name}.{ext}").stat().st_size > 0
     for ext in ("png", "pdf"):

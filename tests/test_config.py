@@ -47,7 +47,11 @@ def test_paper_config_plans_paper_matrix():
         by_model.setdefault(r.model, set()).add(r.label)
     assert by_model["qwen2.5-7b-instruct"] >= {"mhpo", "grpo", "dapo", "sapo", "gspo"}
     assert by_model["qwen3-4b-base"] >= {"mhpo", "grpo", "dapo", "sapo", "gspo"}
-    assert len(runs) == (8 + 5) * 3
+    assert by_model["qwen2.5-vl-7b-instruct"] == {"mhpo", "grpo", "dapo", "sapo", "gspo"}  # the VL experiment
+    assert len(runs) == (8 + 5 + 5) * 3 and len(plan.train_runs("vl")) == 5 * 3
+    vl_ev = plan.eval_job("qwen2.5-vl-7b-instruct", "dapo", 2, "final")
+    assert [b["name"] for b in vl_ev.benchmarks] == ["mathvista", "mathverse", "mathvision", "geometry3k", "wemath"]
+    assert plan.eval_command("qwen2.5-vl-7b-instruct", "dapo", 2, "final").startswith("mhpo-bench evaluate-vl evaluate")
     ev = plan.eval_job("qwen2.5-7b-instruct", "mhpo", 0, "final")
     assert [b["name"] for b in ev.benchmarks] == ["math500", "hmmt25", "amc23", "aime25", "aime24"]
     assert ev.evaluation["k"] == 32
@@ -173,3 +177,39 @@ def test_validate_config_cli(tmp_path):
                        capture_output=True, text=True)
     assert p.returncode == 0, p.stderr
     assert "train: 10" in p.stdout and "mhpo-bench train --config tiny --objective mhpo" in p.stdout
+
+
+def test_studies_are_planned_apart_from_the_main_experiments():
+    cfg, plan = mcfg.load(CONFIGS / "default.yaml")
+    study = plan.studies["stability"]
+    assert len(study.train_runs()) == 8 * 2 * 3
+    assert {r.model for r in study.train_runs()} == {"tiny-standard", "tiny-stressed"}
+    # the default target's runs, evaluations and experiments stay the main ones only
+    assert {r.model for r in plan.train_runs()} == {"tiny"} and {j.model for j in plan.evals.values()} == {"tiny"}
+    assert all(e.startswith("tiny/") for e in plan.experiments())
+    # rules look jobs up through the main plan: study jobs resolve to the study's settings and paths
+    cmd = shlex.split(plan.train_command("tiny-stressed", "gspo", 2, "results/runs/tiny-stressed/gspo/seed2/final"))
+    assert "tiny-stressed" in cmd and "optim.max_steps=96" in cmd and "model.path=results/models/tiny-stressed" in cmd
+    assert plan.eval_job("tiny-standard", "base", 0, "base").model_path == "results/models/tiny-standard"
+    assert plan.run("tiny-standard", "mhpo", 1).path == "results/runs/tiny-standard/mhpo/seed1"
+    assert study.results_dir == plan.results_dir
+
+
+def test_study_errors_name_the_key(tmp_path):
+    cfg = _default()
+    cfg["studies"] = {"stability": "nope/missing.yaml"}
+    assert _err(cfg, tmp_path).startswith("studies.stability: study config 'nope/missing.yaml' not found")
+    study = yaml.safe_load((CONFIGS / "stability.yaml").read_text())
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump({**study, "results_dir": "elsewhere"}))
+    cfg["studies"] = {"stability": "s.yaml"}
+    msg = _err(cfg, tmp_path)
+    assert msg.startswith("studies.stability: s.yaml sets results_dir") and "main config" in msg
+    clash = copy.deepcopy(study)
+    clash["models"]["tiny"] = clash["models"].pop("tiny-standard")
+    for e in clash["experiments"]:
+        e["model"] = "tiny" if e["model"] == "tiny-standard" else e["model"]
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(clash))
+    msg = _err(cfg, tmp_path)
+    assert msg.startswith("studies.stability: model label(s) ['tiny']") and "own model labels" in msg
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump({**study, "defaults": {**study["defaults"], "seeds": []}}))
+    assert _err(cfg, tmp_path).startswith("studies.stability (s.yaml): defaults.seeds:")

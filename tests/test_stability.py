@@ -221,25 +221,25 @@ def test_cli_writes_tables_figures_summary_and_is_deterministic(tmp_path):
     assert stability.main(argv + ["--out", str(out2)]) == 0
     files = sorted(p.relative_to(out1).as_posix() for p in out1.rglob("*") if p.is_file())
     assert files == sorted(
-        [f"tables/stability_study{s}.{e}" for s in ("", "_paired") for e in ("md", "csv", "tex")]
-        + ["tables/stability_study_runs.csv", "stability_study_summary.md"]
-        + [f"figures/stability_study_{n}.{e}" for n in ("reward", "grad_norm", "ratio", "entropy") for e in ("png", "pdf")])
+        [f"tables/stability{s}.{e}" for s in ("", "_paired") for e in ("md", "csv", "tex")]
+        + ["tables/stability_runs.csv", "stability_summary.md"]
+        + [f"figures/stability_{n}.{e}" for n in ("reward", "grad_norm", "ratio", "entropy") for e in ("png", "pdf")])
     for f in files:  # same inputs -> byte-identical outputs (seeded bootstrap, fixed figure metadata)
         assert (out1 / f).read_bytes() == (out2 / f).read_bytes(), f
     assert not list(out1.rglob("*.tmp"))
-    with open(out1 / "tables" / "stability_study.csv") as fh:
+    with open(out1 / "tables" / "stability.csv") as fh:
         rows = {(r["regime"], r["method"], r["metric"]): r for r in csv.DictReader(fh)}
     acc = rows[("tiny", "mhpo", "final_accuracy")]
     assert int(acc["n"]) == 3 and float(acc["mean"]) == pytest.approx(0.512)
     assert float(acc["t_low"]) < 0.512 < float(acc["t_high"])
     assert float(acc["boot_low"]) >= 0.5 - 1e-9 and float(acc["boot_high"]) <= 0.524 + 1e-9  # bootstrap within the range
-    md = (out1 / "tables" / "stability_study.md").read_text()
+    md = (out1 / "tables" / "stability.md").read_text()
     assert "| tiny | mhpo | 3 | 0.512 [" in md
-    assert "\\begin{tabular}" in (out1 / "tables" / "stability_study.tex").read_text()
-    summary = (out1 / "stability_study_summary.md").read_text()
+    assert "\\begin{tabular}" in (out1 / "tables" / "stability.tex").read_text()
+    summary = (out1 / "stability_summary.md").read_text()
     assert "## tiny: each method vs `grpo`" in summary and "## tiny: each method vs `mhpo`" in summary
     assert "ablation claim" not in summary  # no ablation runs in this study
-    assert (out1 / "figures" / "stability_study_ratio.png").stat().st_size > 1000
+    assert (out1 / "figures" / "stability_ratio.png").stat().st_size > 1000
 
 
 def test_ablation_claim_verdicts(tmp_path):
@@ -249,7 +249,7 @@ def test_ablation_claim_verdicts(tmp_path):
         write_eval(evals, "tiny", "mhpo_lfm", seed, 0.40 + 0.011 * seed)
     assert stability.main(["--runs", str(runs), "--evals", str(evals), "--out", str(tmp_path / "o"),
                            "--reference", "grpo,mhpo", "--no-plots"]) == 0
-    summary = (tmp_path / "o" / "stability_study_summary.md").read_text()
+    summary = (tmp_path / "o" / "stability_summary.md").read_text()
     # d = (-0.100, -0.101, -0.102): mean -0.101, sd 0.001 -> t = -174.9, p < 0.001
     assert "| tiny | mhpo_lfm (LFM only) | -0.101 [" in summary and "supported (p < 0.001) |" in summary
     assert not (tmp_path / "o" / "figures").exists()

@@ -30,8 +30,7 @@ REQUIRED = ("step", "reward/mean", "reward/std", "accuracy", "completion_length"
 @pytest.fixture(scope="session")
 def tiny_cache():
     """One cache (and one tiny model build) for every training test, shared with subprocesses."""
-    cache = ROOT / ".cache" / "tests"
-    os.environ["MHPO_CACHE_DIR"] = str(cache)
+    cache = Path(os.environ["MHPO_CACHE_DIR"])  # the session's (tests/conftest.py)
     train_mod.model_path(load_recipe("tiny"))
     return cache
 
@@ -96,6 +95,10 @@ def test_ratio_departs_from_one_under_the_default_config(tiny_cache, tmp_path):
     assert moved, [(r["step"], r["ratio/mean_abs_log"], r["frac_zero_std"]) for r in metrics]
     for r in moved:
         assert r["kl_old"] > 0 and r["ratio/min"] < 1.0 < r["ratio/max"]
+    # rollout/train log-prob gap: measured on rollout-starting steps, before any update; HF generation in fp32
+    # reuses the trainer's own old log-probs, so the gap is ~0 there (a vLLM sampler would show its mismatch)
+    assert all(r["rollout/logp_gap"] is not None and 0.0 <= r["rollout/logp_gap"] < 1e-4 for r in on)
+    assert all(r["rollout/logp_gap"] is None for r in off)
 
 
 class NanOnEvenSteps(objectives.Objective):

@@ -29,6 +29,7 @@ def scratch(tmp: Path) -> Path:
     shutil.copy(ROOT / "Snakefile", wf / "Snakefile")
     for d in ("workflow", "envs"):
         shutil.copytree(ROOT / d, wf / d)
+    (wf / "slurm").symlink_to(os.readlink(ROOT / "slurm"))  # the profile link, as in the checkout
     return wf
 
 
@@ -61,6 +62,21 @@ def test_lint_is_clean(tmp_path):
     assert "Lints for" not in p.stdout + p.stderr
 
 
+def test_stability_target_runs_the_study_and_the_default_target_does_not(tmp_path):
+    wf = scratch(tmp_path)
+    p = smk(wf, "-n", "--cores", "all", "stability")  # no --configfile: the default names the study
+    out = p.stdout + p.stderr
+    assert p.returncode == 0, out[-3000:]
+    assert job_counts(out) == {"tiny_model": 2, "train": 8 * 2 * 3, "evaluate": 8 * 2 * 3 + 1, "stability": 1}
+    cmd = job_blocks(out, "stability")[0]
+    assert "results/tables/stability.md" in cmd and "results/stability_summary.md" in cmd
+    p = smk(wf, "-n", "--cores", "all")
+    out = p.stdout + p.stderr
+    assert p.returncode == 0, out[-3000:]
+    assert "tiny-standard" not in out and "tiny-stressed" not in out and "rule stability" not in out
+    assert job_counts(out)["train"] == len(OBJECTIVES) * 2
+
+
 @pytest.mark.parametrize("key,mutate", [
     ("experiments[1].objective", lambda c: c["experiments"][1].update(objective="grpoo")),
     ("experiments[0].params", lambda c: c["experiments"][0].update(params={"c": "x", "nope": 1})),
@@ -79,28 +95,38 @@ def test_bad_config_fails_before_anything_runs(tmp_path, key, mutate):
 
 def test_slurm_profile_plans_paper_matrix_with_gpus(tmp_path):
     wf = scratch(tmp_path)
-    xdg = tmp_path / "xdg"
-    (xdg / "snakemake").mkdir(parents=True)
-    # `--profile slurm` by name: snakemake 9 looks in ./slurm, $XDG_CONFIG_HOME/snakemake/slurm and
-    # /etc/xdg/snakemake/slurm (docs/workflow.md, "Profiles")
-    (xdg / "snakemake" / "slurm").symlink_to(ROOT / "workflow" / "profiles" / "slurm")
-    p = smk(wf, "-n", "--cores", "all", "--profile", "slurm", "--configfile", "workflow/config/paper.yaml",
-            XDG_CONFIG_HOME=str(xdg))
+    # `--profile slurm` by name from the repository root: snakemake 9 looks in ./slurm first (a link to
+    # workflow/profiles/slurm), and the profile selects the paper config (docs/workflow.md, "Profiles")
+    assert (ROOT / "slurm").is_symlink() and (ROOT / "slurm").resolve() == ROOT / "workflow" / "profiles" / "slurm"
+    p = smk(wf, "-n", "--cores", "all", "--profile", "slurm")
     out = p.stdout + p.stderr
     assert p.returncode == 0, out[-3000:]
     assert "Using profile slurm" in out
     counts = job_counts(out)
-    assert counts["train"] == (8 + 5) * 3
-    # per run: final + checkpoints 100..400 (eval_every 100, 500 steps); plus one base model per model
-    assert counts["evaluate"] == (8 + 5) * 3 * 5 + 2
-    assert counts["aggregate"] == 1 and "tiny_model" not in counts
+    # text: 8 objectives on Qwen2.5-7B-Instruct + 5 on Qwen3-4B-Base; VL: 5 on Qwen2.5-VL-7B-Instruct; 3 seeds
+    assert counts["train"] == (8 + 5 + 5) * 3
+    # text, per run: final + checkpoints 100..400 (eval_every 100, 500 steps); VL: final + 40..160 (every 40,
+    # 200 steps); plus one base model per model
+    assert counts["evaluate"] == (8 + 5) * 3 * 5 + 2 + 5 * 3 * 5 + 1
+    assert counts["aggregate"] == 1 and counts["aggregate_vl"] == 1 and "tiny_model" not in counts
     trains = job_blocks(out, "train")
     assert len(trains) == counts["train"]
     for block in trains:
         assert "gpu=8" in block and "runtime=2880" in block and "slurm_partition=CHANGE_ME_partition" in block
+    vl_trains = [b for b in trains if "qwen2.5-vl-7b-instruct" in b]
+    assert len(vl_trains) == 5 * 3 and all("--config qwen2.5-vl-7b-instruct" in b for b in vl_trains)
     evals = job_blocks(out, "evaluate")
     assert evals and all("gpu=1" in b for b in evals)
-    assert all("gpu=0" in b for b in job_blocks(out, "aggregate"))
+    vl_evals = [b for b in evals if "qwen2.5-vl-7b-instruct" in b]
+    assert len(vl_evals) == 5 * 3 * 5 + 1 and all("mhpo-bench evaluate-vl evaluate" in b for b in vl_evals)
+    assert all("mathvista,mathverse,mathvision,geometry3k,wemath" in b for b in vl_evals if "final/.done" in b)
+    # the VL table waits for the VL runs only; the main table never waits for them
+    (agg_vl,) = job_blocks(out, "aggregate_vl")
+    assert "results/tables/vl.md" in agg_vl and "results/evals/qwen2.5-vl-7b-instruct/mhpo/seed2/final" in agg_vl
+    assert "results/evals/qwen2.5-7b-instruct/" not in agg_vl and "results/runs/qwen3-4b-base/" not in agg_vl
+    (agg,) = job_blocks(out, "aggregate")
+    assert "qwen2.5-vl-7b-instruct" not in agg
+    assert all("gpu=0" in b for b in job_blocks(out, "aggregate") + job_blocks(out, "aggregate_vl"))
     # site values are overridden on the command line (or by a layered profile)
     p = smk(wf, "-n", "--cores", "all", "--profile", "workflow/profiles/slurm", "--configfile",
             "workflow/config/paper.yaml", "--default-resources", "slurm_partition=gpu", "slurm_account=proj")
@@ -115,6 +141,24 @@ def test_config_layering_does_not_inherit_default(tmp_path):
     p = smk(wf, "-n", "--cores", "all", "--configfile", "workflow/config/paper.yaml")
     assert p.returncode == 0, p.stderr[-2000:]
     assert "results/runs/tiny" not in p.stdout + p.stderr
+
+
+def test_vl_tiny_target_plans_the_vl_study_only(tmp_path):
+    """`snakemake vl_tiny` plans the tiny VL study (tiny-vlm, 5 objectives x 2 seeds, evaluate-vl, aggregate-vl);
+    the default target never includes it. (It runs in about 2 minutes: perf/README.md; the CLI-level run of the
+    same commands is tests/test_vl.py::test_vl_recipe_trains_evaluates_and_tabulates_through_the_cli.)"""
+    wf = scratch(tmp_path)
+    p = smk(wf, "-n", "-p", "--cores", "all", "vl_tiny")
+    out = p.stdout + p.stderr
+    assert p.returncode == 0, out[-3000:]
+    assert job_counts(out) == {"tiny_model": 1, "train": 10, "evaluate": 11, "aggregate_vl": 1, "vl_tiny": 1}
+    assert all("mhpo-bench tiny-vlm" in b for b in job_blocks(out, "tiny_model"))
+    assert all("--config tiny-vl" in b for b in job_blocks(out, "train"))
+    assert all("mhpo-bench evaluate-vl evaluate" in b and "synth_vl_count" in b for b in job_blocks(out, "evaluate"))
+    (agg,) = job_blocks(out, "aggregate_vl")
+    assert "results/tables/vl.md" in agg and "mhpo-bench aggregate-vl" in agg
+    p = smk(wf, "-n", "--cores", "all")
+    assert p.returncode == 0 and "tiny-vl" not in p.stdout + p.stderr and "aggregate_vl" not in p.stdout
 
 
 @pytest.mark.slow
@@ -133,16 +177,19 @@ def test_default_workflow_end_to_end(tmp_path):
                 assert list((res / "evals" / "tiny" / obj / f"seed{seed}" / ck).glob("synth_arith.summary.json"))
     # tables and figures list every objective
     main = (res / "tables" / "main.md").read_text()
-    stab = (res / "tables" / "stability.md").read_text()
+    stab = (res / "tables" / "training_signals.md").read_text()
     for obj in OBJECTIVES:
         assert f"| {obj} |" in main and f"| {obj} |" in stab
     assert "| base |" in main
-    for name in ("main", "stability"):
+    for name in ("main", "training_signals"):
         for ext in ("md", "csv", "tex"):
             assert (res / "tables" / f"{name}.{ext}").stat().st_size > 0
     for stem in ("training_tiny", "gradient_atlas"):
         for ext in ("png", "pdf"):
             assert (res / "figures" / f"{stem}.{ext}").stat().st_size > 1000
+    # .ci/run compares the real-Slurm run of the same config against this local run's tables
+    if os.environ.get("MHPO_E2E_TABLES"):
+        shutil.copytree(res / "tables", os.environ["MHPO_E2E_TABLES"], dirs_exist_ok=True)
 
     # no-op rerun
     p = smk(wf, "-n", "--cores", "all")

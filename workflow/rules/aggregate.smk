@@ -7,7 +7,7 @@ rule aggregate:
         runs=final_dirs(),
     output:
         main=_report_tables("main", "main_table.rst"),
-        stability=_report_tables("stability", "stability_table.rst"),
+        training_signals=_report_tables("training_signals", "stability_table.rst"),
         figures=[
             REPORT_ITEM(
                 _esc(f"{RD}/figures/{s}.{x}"),

@@ -24,11 +24,12 @@ def res(family, key):
 
 
 def final_dirs():
-    return [f"{r.path}/final" for r in PLAN.train_runs()]
+    """The main experiments' text runs (VL runs feed tables/vl.*: workflow/rules/vl.smk)."""
+    return [f"{r.path}/final" for r in PLAN.train_runs("text")]
 
 
 def eval_done_files():
-    return [PLAN.eval_done(j) for j in PLAN.evals.values()]
+    return [PLAN.eval_done(j) for j in PLAN.eval_jobs("text")]
 
 
 def tiny_models():
@@ -36,13 +37,13 @@ def tiny_models():
 
 
 # --- used by aggregate.smk
-TABLES = ["main", "stability"]
+TABLES = ["main", "training_signals"]
 REPORT_ITEM = report  # alias: a line starting with `report` is parsed as the report directive
 TABLE_EXTS = ["md", "csv", "tex"]
 
 
 def figure_stems():
-    return [f"training_{m}" for m in PLAN.models]
+    return [f"training_{m}" for m, e in PLAN.models.items() if e["track"] == "text"]
 
 
 def aggregate_outputs():
@@ -64,7 +65,7 @@ def aggregate_command():
     for d in PLAN.extra_runs_dirs():
         argv += ["--runs", d]
     argv += ["--evals", EVALS, "--out", RD]
-    for e in PLAN.experiments():
+    for e in PLAN.experiments("text"):
         argv += ["--experiment", e]
     return shlex.join(argv)
 
@@ -89,24 +90,59 @@ def atlas_sources():
     return sorted(__import__("glob").glob(f"{baselines.__path__[0]}/[!_]*.py")) + [f"{mhpo.__path__[0]}/mhpo.py"]
 
 
-# --- used by stability.smk
+# --- used by stability.smk: the study named `stability` in the config's `studies` (workflow/config/default.yaml)
+STUDY = PLAN.studies.get("stability")
 STABILITY_REFERENCES = ["grpo", "mhpo"]  # paired comparisons: every method vs GRPO, and vs MHPO (ablations)
 STABILITY_FIGURES = ["reward", "grad_norm", "ratio", "entropy"]
 
 
+def stability_inputs():
+    return [f"{r.path}/final" for r in STUDY.train_runs()] + [STUDY.eval_done(j) for j in STUDY.evals.values()]
+
+
 def stability_outputs():
-    tables = [f"{RD}/tables/stability_study{s}.{x}" for s in ("", "_paired") for x in ("md", "csv", "tex")]
-    figures = [f"{RD}/figures/stability_study_{n}.{x}" for n in STABILITY_FIGURES for x in ("png", "pdf")]
-    return tables + [f"{RD}/tables/stability_study_runs.csv", f"{RD}/stability_study_summary.md"] + figures
+    tables = [f"{RD}/tables/stability{s}.{x}" for s in ("", "_paired") for x in TABLE_EXTS]
+    figures = [f"{RD}/figures/stability_{n}.{x}" for n in STABILITY_FIGURES for x in ("png", "pdf")]
+    return tables + [f"{RD}/tables/stability_runs.csv", f"{RD}/stability_summary.md"] + figures
 
 
 def stability_command():
     import shlex
 
-    runs = PLAN.train_runs()
+    runs = STUDY.train_runs()
     labels = sorted({r.label for r in runs})
     refs = [m for m in STABILITY_REFERENCES if m in labels] or labels[:1]
-    argv = ["python", "-m", "mhpo.stability", "--runs", RUNS, "--evals", EVALS, "--out", RD,
+    argv = ["mhpo-bench", "stability", "--runs", RUNS, "--evals", EVALS, "--out", RD,
             "--regimes", ",".join(sorted({r.model for r in runs})), "--methods", ",".join(labels),
             "--reference", ",".join(refs)]
+    return shlex.join(argv)
+
+
+# --- used by vl.smk: VL experiments (model track "vl") of the main config and of its studies
+VL_PLANS = ([PLAN] if PLAN.vl_models() else []) + [p for p in PLAN.studies.values() if p.vl_models()]
+
+
+def vl_inputs():
+    out = []
+    for p in VL_PLANS:
+        out += [f"{r.path}/final" for r in p.train_runs("vl")] + [p.eval_done(j) for j in p.eval_jobs("vl")]
+    return out
+
+
+def vl_outputs():
+    return [f"{RD}/tables/vl.{x}" for x in TABLE_EXTS] if VL_PLANS else []
+
+
+def vl_main_outputs():
+    """Targets of the default target: only when the main experiments (not just a study) include VL models."""
+    return vl_outputs() if PLAN.vl_models() else []
+
+
+def vl_aggregate_command():
+    import shlex
+
+    argv = ["mhpo-bench", "aggregate-vl", "--evals", EVALS, "--out", RD]
+    for p in VL_PLANS:
+        for e in p.experiments("vl"):
+            argv += ["--experiment", e]
     return shlex.join(argv)
