@@ -389,8 +389,11 @@ class Plan:
                     if b["if_available"]:
                         self.skipped_benchmarks.append(b["name"])
                         continue
-                    raise ConfigError(f"{key}: no data for benchmark {b['name']!r} (set `data_dir`, "
-                                      "MHPO_BENCHMARK_DIR, or `if_available: true` to skip it)")
+                    if evaluation["require_data"]:
+                        raise ConfigError(f"{key}: no data for benchmark {b['name']!r} (set `data_dir`, "
+                                          "MHPO_BENCHMARK_DIR, or `if_available: true` to skip it, "
+                                          "`require_data: false` to plan it anyway)")
+                    self.missing_data.append(b["name"])
             out.append({"name": b["name"], "limit": b["limit"]})
         if not out:
             raise ConfigError(f"{where}.evaluation.benchmarks: none of the benchmarks has data")
