@@ -277,8 +277,6 @@ project_workflow() {
 		overrides=(--default-resources "slurm_partition=$PARTITION" "slurm_account=$ACCOUNT" "gpu=0")
 	fi
 
-	local before
-	before="$(grep -c 'sched: Allocate JobId' "$WORK/log/slurmctld.log" || true)"
 	t="$(now)"
 	log "workflow via Slurm: snakemake --cores all --profile $profile ${overrides[*]} ${SLURM_CLUSTER_OPTS[*]} ${CI_CONFIG:+--configfile $CI_CONFIG}"
 	# The shipped profile selects the paper config; CI runs the tiny default through it.
@@ -288,9 +286,13 @@ project_workflow() {
 		tail -n 60 "$WORK/log/wf-slurm.log" >&2
 		die "workflow via Slurm failed (rc=$rc)"
 	fi
-	local njobs nsub
-	njobs=$(($(grep -c 'sched: Allocate JobId' "$WORK/log/slurmctld.log" || true) - before))
+	local njobs=0 nsub id
 	nsub="$(grep -c 'has been submitted with SLURM jobid' "$WORK/log/wf-slurm.log" || true)"
+	# Every submitted job id must have been started by slurmctld: by the main scheduler ("sched: Allocate
+	# JobId=N") or by the backfill scheduler ("sched/backfill: ... Started JobId=N").
+	for id in $(sed -n 's/.*has been submitted with SLURM jobid \([0-9]*\).*/\1/p' "$WORK/log/wf-slurm.log"); do
+		grep -Eq "(Allocate|Started) JobId=$id( |$)" "$WORK/log/slurmctld.log" && njobs=$((njobs + 1))
+	done
 	log "workflow via Slurm done in $(secs "$t") s: $nsub jobs submitted with sbatch, $njobs allocated by slurmctld"
 	[[ "$njobs" -gt 0 && "$njobs" == "$nsub" ]] || die "expected every submitted job to be allocated by slurmctld"
 
