@@ -265,6 +265,17 @@ project_workflow() {
 		profile="$(find_profile)" || die "no profile in $WF_REPO"
 	fi
 	export MHPO_CACHE_DIR="${MHPO_CACHE_DIR:-$REPO/.cache}"
+	# Snakemake imports mhpo/benchmarks from the scratch copy, whose ../shared/benchmarks is not the checkout's:
+	# pin the benchmark data the installed package (and so tests/test_workflow.py's run) finds, so that
+	# `if_available` benchmarks (MATH500 in the default) are planned alike in every run being compared.
+	if [[ -z "${MHPO_BENCHMARK_DIR:-}" ]]; then
+		local data_dir
+		data_dir="$(cd / && python3 -c 'from benchmarks.catalog import data_dirs; print(*data_dirs()[:1])' 2>/dev/null || true)"
+		if [[ -n "$data_dir" ]]; then
+			export MHPO_BENCHMARK_DIR="$data_dir"
+			log "benchmark data: $data_dir (the installed package's default)"
+		fi
+	fi
 	[[ -f "$WF_REPO/workflow/config/default.yaml" ]] && CI_CONFIG=workflow/config/default.yaml
 	scratch_copy "$WORK/wf-slurm" || die "scratch copy of $WF_REPO failed"
 	scratch_copy "$WORK/wf-local" || die "scratch copy of $WF_REPO failed"
