@@ -412,16 +412,18 @@ class HFVLGenerator:
 
     name = "hf"
 
-    def __init__(self, model: str, device: str | None = None, dtype: str | None = None):
+    def __init__(self, model: str, device: str | None = None, dtype: str | None = None,
+                 trust_remote_code: bool = False):
         import torch
         from transformers import AutoModelForImageTextToText, AutoProcessor
 
         self.torch = torch
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        self.processor = AutoProcessor.from_pretrained(model)
+        self.processor = AutoProcessor.from_pretrained(model, trust_remote_code=trust_remote_code)
         self.tokenizer = self.processor.tokenizer
         torch_dtype = getattr(torch, dtype) if dtype else (torch.bfloat16 if self.device != "cpu" else torch.float32)
-        self.model = AutoModelForImageTextToText.from_pretrained(model, dtype=torch_dtype).to(self.device).eval()
+        self.model = AutoModelForImageTextToText.from_pretrained(
+            model, dtype=torch_dtype, trust_remote_code=trust_remote_code).to(self.device).eval()
         self.tokenizer.padding_side = "left"
         self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id
 
@@ -463,9 +465,11 @@ class HFVLGenerator:
 def evaluate(model: str, names: list[str], out, k: int | None = None, data_dir=None, limit: int | None = None,
              temperature: float | None = None, top_p: float | None = None, max_tokens: int | None = None,
              seed: int = 0, batch_size: int = 8, max_side: int = DEFAULT_MAX_SIDE, device: str | None = None,
-             label: str | None = None, step: int | None = None, timeout: float | None = None) -> dict[str, dict]:
+             label: str | None = None, step: int | None = None, timeout: float | None = None,
+             trust_remote_code: bool = False) -> dict[str, dict]:
     """Evaluate ``model`` on VL benchmarks; writes ``{bench}.jsonl`` and ``{bench}.summary.json`` (the schema of
-    docs/interfaces.md, plus ``image_resize`` and ``throughput`` in the summary). Returns the summaries."""
+    docs/interfaces.md, plus ``image_resize`` and ``throughput`` in the summary). Returns the summaries.
+    ``trust_remote_code`` (opt-in) lets the model directory's own Python code run on load."""
     from mhpo import io
 
     from benchmarks import metrics
@@ -475,7 +479,13 @@ def evaluate(model: str, names: list[str], out, k: int | None = None, data_dir=N
     model_path = resolve_model(model)
     benches = [get(n) for n in names]
     loaded = {b.name: b.load(data_dir, limit=limit, max_side=max_side) for b in benches}  # fail before the model
-    gen = HFVLGenerator(model_path, device=device)
+    try:
+        gen = HFVLGenerator(model_path, device=device, trust_remote_code=trust_remote_code)
+    except ValueError as e:
+        if "trust_remote_code" not in str(e) or trust_remote_code:
+            raise
+        raise ValueError(f"{model}: the model needs its repository's own code to load. Review that code, then pass "
+                         "--trust-remote-code (workflow: models.<name>.trust_remote_code: true)") from e
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     checkpoint, step = _checkpoint_and_step(model_path, step)
@@ -568,6 +578,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     e.add_argument("--device", default=None)
     e.add_argument("--label", default=None)
     e.add_argument("--step", type=int, default=None)
+    e.add_argument("--trust-remote-code", action="store_true",
+                   help="run the model repository's own Python code on load (opt-in; review that code first)")
     x = sub.add_parser("export", help="write a benchmark's local copy (jsonl + images) from the Hub")
     x.add_argument("--benchmark", required=True)
     x.add_argument("--out", required=True)
@@ -582,7 +594,8 @@ def main(args) -> int:
         summaries = evaluate(args.model, parse_names(args.benchmarks), args.out, k=args.k, data_dir=args.data_dir,
                              limit=args.limit, temperature=args.temperature, top_p=args.top_p,
                              max_tokens=args.max_tokens, seed=args.seed, batch_size=args.batch_size,
-                             max_side=args.max_side, device=args.device, label=args.label, step=args.step)
+                             max_side=args.max_side, device=args.device, label=args.label, step=args.step,
+                             trust_remote_code=args.trust_remote_code)
     except (BenchmarkError, FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

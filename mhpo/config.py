@@ -538,7 +538,7 @@ class Plan:
                 argv += ["--step", str(job.step)]
             if data_dir:
                 argv += ["--data-dir", data_dir]
-            if self.models[model]["trust_remote_code"] and not vl:
+            if self.models[model]["trust_remote_code"]:
                 argv += ["--trust-remote-code"]
             cmds.append(shlex.join(argv))
         return " && ".join(cmds)

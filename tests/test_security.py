@@ -30,17 +30,18 @@ from mhpo import config as mcfg
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
+# A model repository's own code: subclasses of a transformers architecture, writing a sentinel when imported.
 REMOTE_CODE = '''
 from pathlib import Path
 Path({sentinel!r}).write_text("the model's own code ran")
-from transformers import LlamaConfig, LlamaForCausalLM
+from transformers import {config}, {model}
 
 
-class RemoteConfig(LlamaConfig):
-    model_type = "mhpo_remote_llama"
+class RemoteConfig({config}):
+    model_type = {model_type!r}
 
 
-class RemoteModel(LlamaForCausalLM):
+class RemoteModel({model}):
     config_class = RemoteConfig
 '''
 
@@ -59,7 +60,8 @@ def remote_model(tiny, tmp_path) -> tuple[Path, Path]:
     cfg.update(model_type="mhpo_remote_llama", architectures=["RemoteModel"],
                auto_map={"AutoConfig": "remote_code.RemoteConfig", "AutoModelForCausalLM": "remote_code.RemoteModel"})
     (model / "config.json").write_text(json.dumps(cfg))
-    (model / "remote_code.py").write_text(REMOTE_CODE.format(sentinel=str(sentinel)))
+    (model / "remote_code.py").write_text(REMOTE_CODE.format(sentinel=str(sentinel), config="LlamaConfig",
+                                                             model="LlamaForCausalLM", model_type="mhpo_remote_llama"))
     return model, sentinel
 
 
@@ -79,6 +81,39 @@ def test_evaluate_refuses_remote_code_unless_opted_in(remote_model, tmp_path, ca
 
     assert _evaluate(model, out, "--trust-remote-code") == 0  # the explicit opt-in loads it
     assert sentinel.exists() and len(io.read_jsonl(out / "synth_arith.jsonl")) == 2
+
+
+def test_evaluate_vl_refuses_remote_code_unless_opted_in(tmp_path, capsys):
+    from mhpo.vl import tiny as vl_tiny
+
+    model, sentinel, out = tmp_path / "remote-vlm", tmp_path / "REMOTE_CODE_RAN", tmp_path / "eval"
+    vl_tiny.build(model, task="count", seed=0, warm_start_steps=0)
+    cfg = json.loads((model / "config.json").read_text())
+    cfg.update(model_type="mhpo_remote_llava", architectures=["RemoteModel"],
+               auto_map={"AutoConfig": "remote_code.RemoteConfig",
+                         "AutoModelForImageTextToText": "remote_code.RemoteModel"})
+    (model / "config.json").write_text(json.dumps(cfg))
+    (model / "remote_code.py").write_text(REMOTE_CODE.format(sentinel=str(sentinel), config="LlavaConfig",
+                                                             model="LlavaForConditionalGeneration",
+                                                             model_type="mhpo_remote_llava"))
+    argv = ["evaluate-vl", "evaluate", "--model", str(model), "--benchmarks", "synth_vl_count", "--limit", "2",
+            "--k", "1", "--max-tokens", "4", "--out", str(out)]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert "--trust-remote-code" in err and "review" in err.lower()
+    assert not sentinel.exists() and not out.exists()  # the code never ran, nothing was written
+
+    assert cli.main([*argv, "--trust-remote-code"]) == 0  # the explicit opt-in loads it
+    assert sentinel.exists() and len(io.read_jsonl(out / "synth_vl_count.jsonl")) == 2
+    # the workflow passes the per-model opt-in to evaluate-vl as it does to evaluate
+    cfg = yaml.safe_load((ROOT / "workflow/config/default.yaml").read_text())
+    study = yaml.safe_load((ROOT / "workflow/config/vl_tiny.yaml").read_text())
+    for opt_in in (False, True):
+        study["models"]["tiny-vl"]["trust_remote_code"] = opt_in
+        (tmp_path / "vl.yaml").write_text(yaml.safe_dump(study))
+        _, plan = mcfg.load({**cfg, "studies": {"vl_tiny": str(tmp_path / "vl.yaml")}})
+        cmd = plan.eval_command("tiny-vl", "grpo", 0, "final")
+        assert cmd.startswith("mhpo-bench evaluate-vl evaluate") and ("--trust-remote-code" in cmd) == opt_in
 
 
 @pytest.mark.filterwarnings("ignore::FutureWarning", "ignore::DeprecationWarning", "ignore::UserWarning")

@@ -101,6 +101,13 @@ def test_tiny_vlm_build_is_deterministic(tmp_path):
 
     wa, wb = load_file(tmp_path / "a" / "model.safetensors"), load_file(tmp_path / "b" / "model.safetensors")
     assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
+    # written through a temp dir and a rename: nothing else is left beside the outputs
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b"]
+    # an existing, non-empty output is refused before any work and left as it was
+    before = {p.name: p.read_bytes() for p in (tmp_path / "a").iterdir()}
+    with pytest.raises(FileExistsError, match="already exists and is not empty"):
+        tiny.build(tmp_path / "a", seed=2, warm_start_steps=3)
+    assert {p.name: p.read_bytes() for p in (tmp_path / "a").iterdir()} == before
 
 
 # ------------------------------------------------------------------------------------------------- RL

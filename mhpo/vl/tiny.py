@@ -208,10 +208,15 @@ def warm_start(model, processor, task: str | list[str] = "count", steps: int = W
 
 
 def build(out_dir, task: str | list[str] = "count", seed: int = 0, warm_start_steps: int = WARM_START_STEPS) -> dict:
-    """Build, warm-start and save the tiny VLM to ``out_dir`` (model + processor + ``mhpo_vl_tiny.json``)."""
+    """Build, warm-start and save the tiny VLM to ``out_dir`` (model + processor + ``mhpo_vl_tiny.json``), atomically;
+    ``out_dir`` must not exist or be empty."""
     import torch
 
+    from mhpo.tiny import _publish
+
     out = Path(out_dir)
+    if out.exists() and any(out.iterdir()):  # checked before the warm start, not only at publish time
+        raise FileExistsError(f"{out} already exists and is not empty; remove it or choose another --out")
     torch.manual_seed(seed)
     processor = make_processor()
     model = make_model(processor.tokenizer, seed=seed)
@@ -219,10 +224,13 @@ def build(out_dir, task: str | list[str] = "count", seed: int = 0, warm_start_st
             "parameters": sum(p.numel() for p in model.parameters()), "seed": seed}
     if warm_start_steps:
         info["warm_start"] = warm_start(model, processor, task=task, steps=warm_start_steps, seed=seed)
-    out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out)
-    processor.save_pretrained(out)
-    (out / INFO_FILE).write_text(json.dumps(info, indent=2) + "\n")
+
+    def fill(tmp: Path) -> None:
+        model.save_pretrained(tmp)
+        processor.save_pretrained(tmp)
+        (tmp / INFO_FILE).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+
+    _publish(out, fill)  # temp dir + rename: a killed build never leaves a directory that looks complete
     return info
 
 
@@ -252,7 +260,7 @@ def main(args=None) -> int:
     try:
         info = build(args.out, task=names if len(names) > 1 else names[0], seed=args.seed,
                      warm_start_steps=args.warm_start_steps)
-    except ValueError as e:  # unknown task
+    except (ValueError, FileExistsError) as e:  # unknown task, or --out holds something
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(json.dumps(info, indent=2))
