@@ -196,6 +196,7 @@ def main(args) -> int:
               f"then pass --trust-remote-code (workflow: models.<name>.trust_remote_code: true)", file=sys.stderr)
         return 2
     out.mkdir(parents=True, exist_ok=True)  # only once the model loaded: bad input leaves no directory behind
+    io.sweep_stale_tmp(out)  # temp files of a killed earlier evaluation into this folder
     summaries = {b.name: evaluate_benchmark(gen, b, args, model_path, out) for b in benches}
     print(f"{'benchmark':<16} {'k':>3} {'n':>5}  avg@k [95% CI]          pass@k   maj@k")
     for name, s in summaries.items():

@@ -32,6 +32,29 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             os.unlink(tmp)
 
 
+def sweep_stale_tmp(directory, older_than_s: float = 600.0) -> list[Path]:
+    """Remove hidden ``.*.tmp`` files and folders in ``directory`` untouched for ``older_than_s`` seconds: what a
+    killed atomic write leaves behind (never read, only clutter). Call it where a job starts on a directory it
+    owns; the age guard spares a temp file that a concurrent writer is still filling. Returns what was removed."""
+    import shutil
+    import time
+
+    removed, now = [], time.time()
+    with contextlib.suppress(FileNotFoundError):
+        for p in Path(directory).glob(".*.tmp"):
+            try:
+                if now - p.lstat().st_mtime < older_than_s:
+                    continue
+                if p.is_dir() and not p.is_symlink():
+                    shutil.rmtree(p)
+                else:
+                    p.unlink()
+            except FileNotFoundError:  # gone meanwhile
+                continue
+            removed.append(p)
+    return removed
+
+
 def write_text(path, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")

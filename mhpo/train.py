@@ -338,6 +338,7 @@ def train(rec: dict, objective: objectives.Objective, seed: int, run_dir: Path) 
         return 2
     run_dir.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(run_dir / "checkpoints" / STAGING, ignore_errors=True)  # half-written checkpoints of a killed run
+    io.sweep_stale_tmp(run_dir)  # and its half-written atomic writes
     resume_step = int(resume.name.split("-")[1]) if resume else 0
     dropped = _truncate_metrics(run_dir / "metrics.jsonl", resume_step)
     if resume:

@@ -9,6 +9,7 @@
 # `snakemake --cores all stability` (2 tiny models, 48 trainings, 49 evaluations, the analysis). Prints the wall
 # time, the ratio to the 30-minute budget, and `same`/`DIFF` per table.
 set -euo pipefail
+command -v snakemake >/dev/null || { echo "snakemake is not on PATH: activate the project's venv (. .venv/bin/activate) or pip install -e '.[dev]'" >&2; exit 2; }
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 WF="${WF:-$(mktemp -d /tmp/mhpo-perf-stability.XXXXXX)}"
 export MHPO_CACHE_DIR="${MHPO_CACHE_DIR:-$ROOT/.cache}"

@@ -8,6 +8,7 @@
 # with the repository's cache (MHPO_CACHE_DIR) and the installed package. Targets: default < 5 min on 2 cores,
 # no-op rerun < 5 s, aggregating 10,000 records < 2 s.
 set -euo pipefail
+command -v snakemake >/dev/null || { echo "snakemake is not on PATH: activate the project's venv (. .venv/bin/activate) or pip install -e '.[dev]'" >&2; exit 2; }
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 WF="${WF:-$(mktemp -d /tmp/mhpo-perf-wf.XXXXXX)}"
 export MHPO_CACHE_DIR="${MHPO_CACHE_DIR:-$ROOT/.cache}"

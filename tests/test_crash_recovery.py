@@ -98,8 +98,16 @@ def test_evaluate_killed_with_sigkill_resumes_and_leaves_no_partial_rows(tiny, t
     assert [r["problem_id"] for r in done[: len(first)]] == [r["problem_id"] for r in first]
     assert not records.exists() and not summary.exists()
 
+    # A kill inside an atomic write leaves its hidden temp file; the next run clears the stale ones and spares a
+    # fresh one (a writer that may still be filling it).
+    stale, fresh = out / ".synth_arith.jsonl.k1ll3d.tmp", out / ".other.jsonl.l1v3.tmp"
+    stale.write_text('{"partial": ')
+    fresh.write_text('{"partial": ')
+    os.utime(stale, (time.time() - 3600, time.time() - 3600))
     rerun = subprocess.run(_eval_cmd(tiny, out), env=_env(), cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert not stale.exists() and fresh.exists()
+    fresh.unlink()
     m = re.search(r"resuming, (\d+)/(\d+) problems already sampled", rerun.stderr)
     assert m and int(m.group(2)) == N_PROBLEMS and int(m.group(1)) >= len(done), rerun.stderr[-2000:]
     rows = _check_records(records, N_PROBLEMS, K)
@@ -229,3 +237,18 @@ def test_atomic_writes_leave_the_old_file_or_the_new_one(tmp_path):
     assert json.loads(target.read_text()) == {"v": 1}
     assert all(q.name == "summary.json" or (q.name.startswith(".") and q.name.endswith(".tmp"))
                for q in tmp_path.iterdir())
+    # ... which the next job on that folder sweeps once it is stale (train and evaluate call this at start),
+    # sparing fresh temp files, other hidden files, and folders' insides only as a whole.
+    left = [q for q in tmp_path.iterdir() if q.name.endswith(".tmp")]
+    assert len(left) == 1
+    assert io.sweep_stale_tmp(tmp_path) == []  # just written: it could still be a live writer's
+    stale_dir, keep = tmp_path / ".final.tmp", tmp_path / ".progress.jsonl"
+    stale_dir.mkdir()
+    (stale_dir / "model.safetensors").write_bytes(b"\0" * 8)
+    keep.write_text("{}\n")
+    old = time.time() - 3600
+    for q in (left[0], stale_dir, keep):
+        os.utime(q, (old, old))
+    assert sorted(io.sweep_stale_tmp(tmp_path)) == sorted([left[0], stale_dir])
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".progress.jsonl", "summary.json"]
+    assert json.loads(target.read_text()) == {"v": 1}

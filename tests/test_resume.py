@@ -56,6 +56,10 @@ def test_kill_9_then_rerun_resumes_without_duplicate_or_missing_steps(tmp_path, 
     half = out / "checkpoints" / ".staging" / f"checkpoint-{STEPS - EVERY}"
     half.mkdir(parents=True, exist_ok=True)
     (half / "config.json").write_text("{")
+    # Nor is an atomic write's temp file (a kill between write and rename) kept: the rerun removes it.
+    stale = out / ".manifest.json.k1ll3d.tmp"
+    stale.write_text("{")
+    os.utime(stale, (time.time() - 3600, time.time() - 3600))
 
     done = subprocess.run(_cmd(out), env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -65,7 +69,7 @@ def test_kill_9_then_rerun_resumes_without_duplicate_or_missing_steps(tmp_path, 
     assert man["status"] == "complete" and man["attempts"] == 2
     resumed = int(man["resumed_from"][0].split("-")[1])
     assert at_kill - EVERY <= resumed <= at_kill  # at most one checkpoint interval is redone
-    assert (out / "final" / "config.json").exists() and not half.exists()
+    assert (out / "final" / "config.json").exists() and not half.exists() and not stale.exists()
 
     from mhpo import cli  # a complete run is skipped before anything heavy: in-process saves an interpreter start
 
