@@ -21,7 +21,7 @@ from pathlib import Path
 from mhpo import io
 
 from benchmarks import catalog, metrics, scoring
-from benchmarks.generation import Sampling, make_generator, resolve_model
+from benchmarks.generation import Sampling, make_generator, remote_code_refusal, resolve_model
 
 
 def configure(parser) -> None:
@@ -190,10 +190,10 @@ def main(args) -> int:
         print(f"error: cannot load {args.model!r} with the {args.backend} backend: {e}", file=sys.stderr)
         return 2
     except ValueError as e:
-        if "trust_remote_code" not in str(e) or args.trust_remote_code:
+        refusal = remote_code_refusal(args.model, e, args.trust_remote_code)
+        if refusal is None:
             raise
-        print(f"error: {args.model!r} ships its own modelling code, which is not run unless you opt in: review it, "
-              f"then pass --trust-remote-code (workflow: models.<name>.trust_remote_code: true)", file=sys.stderr)
+        print(f"error: {refusal}", file=sys.stderr)
         return 2
     out.mkdir(parents=True, exist_ok=True)  # only once the model loaded: bad input leaves no directory behind
     io.sweep_stale_tmp(out)  # temp files of a killed earlier evaluation into this folder

@@ -174,6 +174,15 @@ class VLLMGenerator:
         return [s * sampling.n for s in samples] if greedy else samples
 
 
+def remote_code_refusal(model: str, error: Exception, trusted: bool) -> str | None:
+    """The message for a load that failed because ``model`` ships its own code and the user did not opt in
+    (``--trust-remote-code``); ``None`` if ``error`` is anything else."""
+    if trusted or "trust_remote_code" not in str(error):
+        return None
+    return (f"{model!r} ships its own modelling code, which is not run unless you opt in: review it, then pass "
+            "--trust-remote-code (workflow: models.<name>.trust_remote_code: true)")
+
+
 def make_generator(backend: str, model: str, seed: int = 0, batch_size: int = 8, device: str | None = None,
                    trust_remote_code: bool = False):
     """``trust_remote_code`` (opt-in) lets a model directory's own Python code run on load."""

@@ -474,7 +474,7 @@ def evaluate(model: str, names: list[str], out, k: int | None = None, data_dir=N
 
     from benchmarks import metrics
     from benchmarks.evaluate import _checkpoint_and_step, _versions
-    from benchmarks.generation import Sampling, resolve_model
+    from benchmarks.generation import Sampling, remote_code_refusal, resolve_model
 
     model_path = resolve_model(model)
     benches = [get(n) for n in names]
@@ -482,10 +482,10 @@ def evaluate(model: str, names: list[str], out, k: int | None = None, data_dir=N
     try:
         gen = HFVLGenerator(model_path, device=device, trust_remote_code=trust_remote_code)
     except ValueError as e:
-        if "trust_remote_code" not in str(e) or trust_remote_code:
+        refusal = remote_code_refusal(model, e, trust_remote_code)
+        if refusal is None:
             raise
-        raise ValueError(f"{model}: the model needs its repository's own code to load. Review that code, then pass "
-                         "--trust-remote-code (workflow: models.<name>.trust_remote_code: true)") from e
+        raise ValueError(refusal) from e
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     checkpoint, step = _checkpoint_and_step(model_path, step)

@@ -6,7 +6,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -36,9 +38,6 @@ def sweep_stale_tmp(directory, older_than_s: float = 600.0) -> list[Path]:
     """Remove hidden ``.*.tmp`` files and folders in ``directory`` untouched for ``older_than_s`` seconds: what a
     killed atomic write leaves behind (never read, only clutter). Call it where a job starts on a directory it
     owns; the age guard spares a temp file that a concurrent writer is still filling. Returns what was removed."""
-    import shutil
-    import time
-
     removed, now = [], time.time()
     with contextlib.suppress(FileNotFoundError):
         for p in Path(directory).glob(".*.tmp"):

@@ -178,12 +178,17 @@ def _warm_start(model, tokenizer, rows, task, steps, batch_size, lr, seed, eval_
             "train_seconds": round(train_s, 2)}
 
 
+def _refuse_nonempty(out: Path) -> None:
+    """Builds never write over something: ``out`` must be missing or empty (checked before the warm start too)."""
+    if out.exists() and any(out.iterdir()):
+        raise FileExistsError(f"{out} already exists and is not empty; remove it or choose another --out")
+
+
 def _publish(out_dir, fill) -> Path:
     """Let ``fill(tmp)`` create a temp dir next to ``out_dir``, then rename it into place (atomic: a killed build
     never leaves a directory that looks complete)."""
     out = Path(out_dir)
-    if out.exists() and any(out.iterdir()):
-        raise FileExistsError(f"{out} already exists and is not empty; remove it or choose another --out")
+    _refuse_nonempty(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.parent / f".{out.name}.{os.getpid()}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
@@ -228,6 +233,7 @@ def build(out_dir, task: str = "add", seed: int = 0, warm_start_steps: int | Non
     if unknown:
         raise TypeError(f"unknown architecture option(s) {sorted(unknown)}; known: {sorted(DEFAULT_ARCH)}")
     arch = {**DEFAULT_ARCH, **arch}
+    _refuse_nonempty(Path(out_dir))
     t0 = time.perf_counter()
     tokenizer = char_tokenizer()
     model = make_model(tokenizer, seed=seed, **arch)

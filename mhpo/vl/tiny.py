@@ -212,11 +212,10 @@ def build(out_dir, task: str | list[str] = "count", seed: int = 0, warm_start_st
     ``out_dir`` must not exist or be empty."""
     import torch
 
-    from mhpo.tiny import _publish
+    from mhpo.tiny import _publish, _refuse_nonempty
 
     out = Path(out_dir)
-    if out.exists() and any(out.iterdir()):  # checked before the warm start, not only at publish time
-        raise FileExistsError(f"{out} already exists and is not empty; remove it or choose another --out")
+    _refuse_nonempty(out)
     torch.manual_seed(seed)
     processor = make_processor()
     model = make_model(processor.tokenizer, seed=seed)
