@@ -14,14 +14,12 @@ from collections import defaultdict
 
 import pytest
 import torch
+from accelerate import Accelerator
+from accelerate.state import AcceleratorState
+from trl import GRPOConfig, GRPOTrainer
+from trl.experimental.gmpo import GMPOConfig, GMPOTrainer
 
 from mhpo import objectives
-
-trl = pytest.importorskip("trl")
-from accelerate import Accelerator  # noqa: E402
-from accelerate.state import AcceleratorState  # noqa: E402
-from trl import GRPOConfig, GRPOTrainer  # noqa: E402
-from trl.experimental.gmpo import GMPOConfig, GMPOTrainer  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning")  # TrainingArguments deprecations
 
