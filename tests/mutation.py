@@ -8,7 +8,8 @@ Each mutant is one exact textual replacement that must occur exactly once in its
 removes the line makes this script fail loudly instead of testing nothing). The unmutated copy is run first
 and must pass. The copy is imported through PYTHONPATH, never the editable install (checked). Hypothesis runs
 under the derandomised "ci" profile of tests/conftest.py, so the report is the same on every run.
-Cost: one pytest run per mutant plus one (≈ 6 × 5-10 s on 2 CPU cores). tests/test_mutation.py runs it in CI.
+Cost: one pytest run per mutant plus one: 55-75 s on the 2 shared CPU cores of the development machine
+(2026-12-02, other test runs in parallel). tests/test_mutation.py runs it in CI.
 """
 
 from __future__ import annotations
