@@ -94,7 +94,8 @@ def test_shipped_config_plans_what_its_file_says(name):
         for key, value in {**(d.get("set") or {}), **(e.get("set") or {})}.items():
             assert f"{key}={value if isinstance(value, str) else json.dumps(value)}" in sets, (key, sets)
     data_dir = (d.get("evaluation") or {}).get("data_dir")
-    if data_dir and (ROOT / data_dir).is_dir():
+    if data_dir:  # a folder of this repository (vl_tiny: the VL fixtures), so every listed benchmark is found
+        assert (ROOT / data_dir).is_dir(), data_dir
         listed = [b if isinstance(b, str) else b["name"] for b in d["evaluation"]["benchmarks"]]
         for r in plan.train_runs():
             assert [b["name"] for b in r.evaluation["resolved_benchmarks"]] == listed
