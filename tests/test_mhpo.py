@@ -36,7 +36,8 @@ def ref_weibull_cumhaz(x: float, k: float, lam: float) -> float:
     return (x / lam) ** k
 
 
-def ref_zeta(psi: float, c, k_pos, lam_pos, k_neg, lam_neg) -> float:
+def ref_zeta(psi: float, k_pos, lam_pos, k_neg, lam_neg, c=None) -> float:
+    """ζ = H(s(ψ); k+, λ+) + H(s(−ψ); k−, λ−) with s the softplus (c is accepted and unused: ζ takes ψ)."""
     return ref_weibull_cumhaz(ref_softplus(psi), k_pos, lam_pos) + ref_weibull_cumhaz(ref_softplus(-psi), k_neg, lam_neg)
 
 
