@@ -8,8 +8,8 @@ Each mutant is one exact textual replacement that must occur exactly once in its
 removes the line makes this script fail loudly instead of testing nothing). The unmutated copy is run first
 and must pass. The copy is imported through PYTHONPATH, never the editable install (checked). Hypothesis runs
 under the derandomised "ci" profile of tests/conftest.py, so the report is the same on every run.
-Cost: one pytest run per mutant plus one: 55-75 s on the 2 shared CPU cores of the development machine
-(2026-12-02, other test runs in parallel). tests/test_mutation.py runs it in CI.
+Cost: one pytest run per mutant plus one, two at a time (``--jobs``), each in its own scratch copy.
+tests/test_mutation.py runs it in CI.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import xml.etree.ElementTree as ET
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -69,32 +70,37 @@ def check_import_location(copy: Path) -> None:
         raise SystemExit(f"mutation: the scratch copy is not what gets imported ({out}); is PYTHONPATH ignored?")
 
 
+def mutate(copy: Path, mutant) -> None:
+    name, rel, old, new = mutant
+    path = copy / rel
+    text = path.read_text()
+    if text.count(old) != 1:
+        raise SystemExit(f"mutation: {name}: {old!r} occurs {text.count(old)} times in {rel}; update MUTANTS")
+    path.write_text(text.replace(old, new))
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--min-kills", type=int, default=2, help="tests that must fail for a mutant to count as killed")
+    ap.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1), help="pytest runs at once (default: 2)")
     ap.add_argument("tests", nargs="*", default=TESTS, help=f"test files to run (default: {' '.join(TESTS)})")
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="mhpo-mutants-") as tmp:
-        copy = Path(tmp) / "repo"
-        scratch_copy(copy)
-        check_import_location(copy)
-        failed, total = run_tests(copy, args.tests)
+        copies = [Path(tmp) / f"copy{i}" for i in range(len(MUTANTS) + 1)]  # [0]: unmutated; one per mutant
+        for copy in copies:
+            scratch_copy(copy)
+        check_import_location(copies[0])
+        for copy, mutant in zip(copies[1:], MUTANTS):
+            mutate(copy, mutant)
+        with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+            results = list(pool.map(lambda c: run_tests(c, args.tests), copies))
+        failed, total = results[0]
         if failed or not total:
             print(f"mutation: the unmutated copy must pass first; failing: {sorted(failed)} (of {total})")
             return 1
         print(f"unmutated: {total} tests pass")
         survivors = []
-        for name, rel, old, new in MUTANTS:
-            path = copy / rel
-            text = path.read_text()
-            if text.count(old) != 1:
-                print(f"mutation: {name}: {old!r} occurs {text.count(old)} times in {rel}; update MUTANTS")
-                return 1
-            path.write_text(text.replace(old, new))
-            try:
-                killers, _ = run_tests(copy, args.tests)
-            finally:
-                path.write_text(text)
+        for (name, *_), (killers, _) in zip(MUTANTS, results[1:]):
             verdict = "killed" if len(killers) >= args.min_kills else "SURVIVES"
             print(f"{name:28s} {verdict:8s} by {len(killers):2d}: {', '.join(sorted(k.rsplit('::', 1)[1] for k in killers))}")
             if verdict != "killed":
