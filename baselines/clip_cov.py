@@ -33,7 +33,9 @@ class ClipCov(GRPO):
     cov_ub: float = 5.0
     seed: int = 0
     checks = GRPO.checks + (("cov_ratio", lambda x: 0 < x <= 1, "cov_ratio is a fraction of tokens in (0, 1]"),)
-    on_policy_exception = "drops a random share of high-covariance tokens from the gradient by design"
+    # By design it drops a random share of high-covariance tokens from the gradient, even on-policy; with the
+    # covariance window above any covariance it drops none and is the vanilla policy gradient.
+    on_policy_params = {"cov_lb": 1e300, "cov_ub": 1.7e308}
 
     def __post_init__(self):
         super().__post_init__()

@@ -257,8 +257,9 @@ class Objective:
     checks: typing.ClassVar[tuple] = ()
     # On-policy (old_logps = logps.detach()) every objective is expected to give the vanilla policy gradient
     # −on_policy_scale()·Â·∇logπ, aggregated its own way (tests/test_conformance.py checks it). An objective
-    # that departs from this by design says why here; the check is then skipped for it.
-    on_policy_exception: typing.ClassVar[str | None] = None
+    # that departs from this by design names here the parameters under which it does not (the check runs
+    # with them; it is never skipped), and says why in a comment.
+    on_policy_params: typing.ClassVar[dict] = {}
 
     def __post_init__(self):
         hints = {f.name: f.type for f in dataclasses.fields(self)}

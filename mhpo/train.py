@@ -117,6 +117,7 @@ def grpo_config(rec: dict, objective: objectives.Objective, seed: int, run_dir: 
         warmup_steps=float(o["warmup_ratio"]), weight_decay=float(o["weight_decay"]),
         max_grad_norm=float(o["max_grad_norm"]), adam_beta1=float(o["adam_beta1"]), adam_beta2=float(o["adam_beta2"]),
         beta=objective.beta, loss_type="grpo",  # loss_type is unused: ObjectiveGRPOTrainer computes the loss
+        use_bias_correction_kl=False,  # objectives add the plain k3 KL (mhpo.trainer rejects True when beta > 0)
         scale_rewards=recipes.SCALE_REWARDS[rec["advantage"]["mode"]],
         mask_truncated_completions=rec["dapo"]["mask_truncated"], reward_weights=weights,
         use_vllm=v["enabled"], vllm_mode=v["mode"], vllm_gpu_memory_utilization=float(v["gpu_memory_utilization"]),

@@ -291,6 +291,10 @@ def _check_config(args, objective: Objective) -> None:
     if args.beta != objective.beta:
         problems.append(f"GRPOConfig.beta={args.beta} differs from the objective's beta={objective.beta}; "
                         "set them equal (the reference model is only loaded when beta > 0)")
+    if args.beta > 0 and args.use_bias_correction_kl:
+        # TRL 1.16 defaults to True (KL × r, DeepSeek-V3.2); objectives add the plain k3 term, i.e. TRL with False.
+        problems.append("use_bias_correction_kl=True (TRL's default) multiplies the KL term by the ratio, which "
+                        "objectives do not; set use_bias_correction_kl=False when beta > 0")
     if problems:
         raise ValueError("ObjectiveGRPOTrainer: " + "; ".join(problems))
 

@@ -1,4 +1,5 @@
-"""Shared test set-up: offline, caches under a temp dir, and the location of the real benchmark copies."""
+"""Shared test set-up: offline, caches under a temp dir, the location of the real benchmark copies, the
+``MHPO_REQUIRE`` switch that turns environment-dependent skips into failures, and the Hypothesis profiles."""
 
 from __future__ import annotations
 
@@ -6,14 +7,44 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_BENCHMARKS = Path(os.environ.get("MHPO_BENCHMARK_DIR", ROOT.parent / "shared" / "benchmarks"))
+REQUIREMENTS = ("benchmarks", "slurm")  # what a test may find missing here; `MHPO_REQUIRE` names those CI needs
+
+# "ci": the same examples on every run (derandomize), no example database; selected by MHPO_HYPOTHESIS_PROFILE=ci
+# (.ci/run). "dev", the default, draws fresh examples on every run, which is how new counterexamples are found.
+settings.register_profile("ci", derandomize=True, database=None, deadline=None, print_blob=True,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("dev", deadline=None)
+settings.load_profile(os.environ.get("MHPO_HYPOTHESIS_PROFILE", "dev"))
+
+
+def required() -> set[str]:
+    """The requirements listed in ``MHPO_REQUIRE`` (comma-separated; ``all`` = every one); unknown names are an error."""
+    raw = {w.strip() for w in os.environ.get("MHPO_REQUIRE", "").split(",") if w.strip()}
+    if "all" in raw:
+        return set(REQUIREMENTS)
+    unknown = raw - set(REQUIREMENTS)
+    if unknown:
+        raise pytest.UsageError(f"MHPO_REQUIRE names {sorted(unknown)}; choose from {', '.join(REQUIREMENTS)} or 'all'")
+    return raw
+
+
+def require(what: str, reason: str) -> None:
+    """Skip with ``reason`` because ``what`` is missing here, or fail when ``MHPO_REQUIRE`` says it must be present."""
+    __tracebackhide__ = True  # report the skip or failure at the test, not here
+    assert what in REQUIREMENTS, what
+    if what in required():
+        pytest.fail(f"{reason} (MHPO_REQUIRE={os.environ['MHPO_REQUIRE']} makes this a failure, not a skip)", pytrace=False)
+    pytest.skip(reason)
 
 
 def pytest_configure(config):
     from mhpo import env
 
+    required()  # a typo in MHPO_REQUIRE stops the run at once, not at the first test that needs it
     # One cache for the whole session and its subprocesses (workflow runs included), so the tiny model is
     # built once (mhpo.tiny.cached) and reused by every test that trains or runs the workflow.
     os.environ["MHPO_CACHE_DIR"] = os.environ.get("MHPO_CACHE_DIR") or str(ROOT / ".cache" / "tests")
@@ -22,7 +53,8 @@ def pytest_configure(config):
 
 @pytest.fixture(scope="session")
 def shared_benchmarks() -> Path:
-    """The real benchmark copies (../shared/benchmarks); tests that need them skip when absent."""
+    """The real benchmark copies (../shared/benchmarks); tests that need them skip when absent, or fail under
+    ``MHPO_REQUIRE=benchmarks``."""
     if not SHARED_BENCHMARKS.is_dir():
-        pytest.skip(f"real benchmark copies not found at {SHARED_BENCHMARKS}")
+        require("benchmarks", f"real benchmark copies not found at {SHARED_BENCHMARKS} (set MHPO_BENCHMARK_DIR)")
     return SHARED_BENCHMARKS

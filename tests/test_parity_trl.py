@@ -14,14 +14,12 @@ from collections import defaultdict
 
 import pytest
 import torch
+from accelerate import Accelerator
+from accelerate.state import AcceleratorState
+from trl import GRPOConfig, GRPOTrainer
+from trl.experimental.gmpo import GMPOConfig, GMPOTrainer
 
 from mhpo import objectives
-
-trl = pytest.importorskip("trl")
-from accelerate import Accelerator  # noqa: E402
-from accelerate.state import AcceleratorState  # noqa: E402
-from trl import GRPOConfig, GRPOTrainer  # noqa: E402
-from trl.experimental.gmpo import GMPOConfig, GMPOTrainer  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning")  # TrainingArguments deprecations
 
@@ -169,3 +167,55 @@ def test_every_trl_loss_type_is_covered():
     assert {"grpo", "dapo", "cispo"} <= trl_types  # the parse itself worked
     covered = {c[3]["loss_type"] for c in CASES}
     assert trl_types <= covered, f"TRL loss types without a parity case: {sorted(trl_types - covered)}"
+
+
+# ------------------------------------------------------------------------------- KL through the trainer
+def objective_trainer(objective, **config):
+    """``ObjectiveGRPOTrainer`` built like ``make_trainer``, plus the state its ``_compute_loss`` reads; its
+    config passes the trainer's own check (``_check_config``), as ``__init__`` would require."""
+    from mhpo.trainer import ObjectiveGRPOTrainer, _check_config
+
+    tr = make_trainer(ObjectiveGRPOTrainer, **config)
+    _check_config(tr.args, objective)
+    tr.objective, tr.num_iterations, tr._step = objective, 1, 0
+    tr._acc, tr._bad_loss = defaultdict(list), None
+    return tr
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("name, trl_config", [("grpo", {"loss_type": "grpo"}),
+                                              ("dapo", {"loss_type": "dapo", "epsilon_high": 0.28})])
+def test_trainer_kl_matches_trl_with_the_setting_it_allows(trainer, name, trl_config, seed):
+    """With beta > 0 the trainer allows only use_bias_correction_kl=False: through ObjectiveGRPOTrainer's own
+    ``_compute_loss`` it equals stock TRL's with that setting (off-policy ratios, a real reference)."""
+    x = make_inputs(seed)
+    kl = {"beta": 0.04, "use_bias_correction_kl": False}
+    theirs = trl_loss_and_grad(trainer(**trl_config, **kl), x, with_ref=True)
+    ours = trl_loss_and_grad(objective_trainer(objectives.get(name, beta=0.04), **trl_config, **kl), x, with_ref=True)
+    _compare(ours, theirs)
+    # TRL's default (KL × r) differs on these inputs, so the setting matters.
+    default = trl_loss_and_grad(trainer(**trl_config, beta=0.04), x, with_ref=True)
+    assert not torch.allclose(default[1], theirs[1], rtol=1e-6)
+
+
+def test_trainer_rejects_trl_default_bias_corrected_kl(trainer):
+    """TRL 1.16 defaults to use_bias_correction_kl=True; objectives add the plain k3 term, so with beta > 0 the
+    trainer refuses that default (naming the fix) rather than differ from stock TRL in silence."""
+    from mhpo.trainer import _check_config
+
+    assert GRPOConfig(output_dir=tempfile.mkdtemp(), report_to=[], use_cpu=True).use_bias_correction_kl is True
+    with pytest.raises(ValueError, match="use_bias_correction_kl=False"):
+        objective_trainer(objectives.get("grpo", beta=0.04), loss_type="grpo", beta=0.04)
+    _check_config(make_trainer(beta=0.0).args, objectives.get("grpo"))  # beta = 0: TRL never reads it
+
+
+def test_recipes_build_a_config_the_trainer_accepts_with_kl(tmp_path):
+    from mhpo import train
+    from mhpo.recipe import load
+    from mhpo.trainer import _check_config
+
+    obj = objectives.get("grpo", beta=0.04)
+    cfg, _ = train.grpo_config(load("tiny"), obj, 0, tmp_path)
+    assert cfg.beta == 0.04 and cfg.use_bias_correction_kl is False
+    _check_config(cfg, obj)
+    AcceleratorState._reset_state(reset_partial_state=True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import yaml
 
 from mhpo import cli, recipe
 
@@ -20,16 +21,27 @@ def dry(capsys, config, *extra, objective="mhpo"):
 
 
 @pytest.mark.parametrize("name", recipe.shipped())
-def test_shipped_recipes_dry_run(capsys, name):
-    rc, out, err = dry(capsys, name)
+def test_shipped_recipes_dry_run(capsys, tmp_path, name):
+    """The GRPOConfig TRL resolves from each recipe, against the recipe file read here: one rollout of
+    P prompts × G completions is split into U optimizer steps of micro-batches of m (one process)."""
+    raw = yaml.safe_load(recipe.path_for(name).read_text())
+    ro, optim = raw["rollout"], raw["optim"]
+    P, G, U, m = ro["prompts_per_rollout"], ro["group_size"], ro["updates_per_rollout"], ro["micro_batch_size"]
+    rc = cli.main(["train", "--config", name, "--objective", "mhpo", "--seed", "0", "--out", str(tmp_path / "{seed}"),
+                   "--dry-run"])
+    out, err = capsys.readouterr()
     assert rc == 0, err
-    plan = json.loads(out[out.index("{"):])
-    cfg, b = plan["grpo_config"], plan["batches"]
-    assert b["steps_per_generation"] == plan["recipe"]["rollout"]["updates_per_rollout"] * b["gradient_accumulation_steps"]
-    assert cfg["num_iterations"] == 1 and cfg["generation_batch_size"] == b["completions_per_rollout"]
-    assert plan["recipe"]["rollout"]["updates_per_rollout"] >= 2  # every shipped config is off-policy
+    cfg = json.loads(out[out.index("{"):])["grpo_config"]
+    assert cfg["num_generations"] == G and cfg["per_device_train_batch_size"] == m
+    assert cfg["generation_batch_size"] == P * G  # TRL's own derivation: per_device × processes × steps_per_generation
+    assert cfg["gradient_accumulation_steps"] * m == P * G // U  # one optimizer step consumes a U-th of the rollout
+    assert cfg["steps_per_generation"] == U * cfg["gradient_accumulation_steps"] and cfg["num_iterations"] == 1
+    assert (cfg["max_completion_length"], cfg["temperature"], cfg["top_p"]) == (
+        ro["max_completion_length"], ro["temperature"], ro["top_p"])
+    assert cfg["learning_rate"] == float(optim["lr"]) and cfg["beta"] == 0.0
+    assert U >= 2  # every shipped config is off-policy
     assert cfg["vllm_importance_sampling_correction"] is True  # explicit and the same for every method
-    assert not __import__("pathlib").Path("/nonexistent").exists()
+    assert list(tmp_path.iterdir()) == []  # a dry run writes nothing
 
 
 def test_paper_recipes_state_their_response_lengths_and_mark_guesses():

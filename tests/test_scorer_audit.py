@@ -1,4 +1,5 @@
-"""Scorer audit on the real benchmark copies (../shared/benchmarks; skipped when absent).
+"""Scorer audit on the real benchmark copies (../shared/benchmarks; skipped when absent, a failure under
+MHPO_REQUIRE=benchmarks as in .ci/run).
 
 * gold self-agreement: a completion ending in ``\\boxed{<gold>}`` must score correct (>= 99.5% overall);
 * cross-problem false positives: the same completion scored against another problem's gold must score

@@ -2,9 +2,10 @@
 
 Skipped, with the reason, unless a Slurm cluster is reachable from here: `sbatch` on PATH, a Slurm
 config file present (so no client falls back to a DNS SRV lookup), and `sinfo` answering with an
-`up` partition. `.ci/slurm/run.sh` starts a localhost cluster and runs this file inside it; on a
-real cluster, run `pytest tests/test_slurm.py` on a login node (set SLURM_CI_PARTITION /
-SLURM_CI_ACCOUNT if your site needs them).
+`up` partition. With `MHPO_REQUIRE=slurm` (or `all`) a missing cluster is a failure instead
+(tests/conftest.py: `require`); `.ci/run` sets it for its Slurm step. `.ci/slurm/run.sh` starts a
+localhost cluster and runs this file inside it; on a real cluster, run `pytest tests/test_slurm.py` on a
+login node (set SLURM_CI_PARTITION / SLURM_CI_ACCOUNT if your site needs them).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import snakemake_executor_plugin_slurm  # noqa: F401  (pinned: a broken install fails, never skips)
+from conftest import require
 
 pytestmark = pytest.mark.slow
 
@@ -29,26 +32,22 @@ def _run(cmd: list[str], timeout: float = 15) -> subprocess.CompletedProcess:
 
 
 def _cluster() -> dict:
-    """Facts about the reachable cluster, or pytest.skip with why there is none."""
+    """Facts about the reachable cluster, or a skip (a failure under MHPO_REQUIRE=slurm) saying why there is none."""
     if shutil.which("sbatch") is None:
-        pytest.skip("no Slurm: `sbatch` not on PATH (.ci/slurm/run.sh starts a localhost cluster)")
+        require("slurm", "no Slurm: `sbatch` not on PATH (.ci/slurm/run.sh starts a localhost cluster)")
     conf = os.environ.get("SLURM_CONF") or next((c for c in CONF_CANDIDATES if os.path.exists(c)), None)
     if not conf or not os.path.exists(conf):
-        pytest.skip("no Slurm config (SLURM_CONF or /etc/slurm/slurm.conf): no cluster configured here")
-    try:
-        import snakemake_executor_plugin_slurm  # noqa: F401
-    except ImportError:
-        pytest.skip("snakemake-executor-plugin-slurm not installed")
+        require("slurm", "no Slurm config (SLURM_CONF or /etc/slurm/slurm.conf): no cluster configured here")
     try:
         sinfo = _run(["sinfo", "-h", "-o", "%P %a"])
     except subprocess.TimeoutExpired:
-        pytest.skip("no running slurmctld: `sinfo` timed out")
+        require("slurm", "no running slurmctld: `sinfo` timed out")
     if sinfo.returncode != 0:
-        pytest.skip(f"no running slurmctld: `sinfo` failed: {sinfo.stderr.strip()[:200]}")
+        require("slurm", f"no running slurmctld: `sinfo` failed: {sinfo.stderr.strip()[:200]}")
     parts = [line.split() for line in sinfo.stdout.splitlines() if line.strip()]
     up = [p.rstrip("*") for p, avail in parts if avail == "up"]
     if not up:
-        pytest.skip(f"slurmctld answers but no partition is up: {sinfo.stdout.strip()!r}")
+        require("slurm", f"slurmctld answers but no partition is up: {sinfo.stdout.strip()!r}")
     default = next((p.rstrip("*") for p, avail in parts if p.endswith("*") and avail == "up"), up[0])
     config = _run(["scontrol", "show", "config"]).stdout
     accounting = re.search(r"^AccountingStorageType\s*=\s*(\S+)", config, re.M)

@@ -286,6 +286,16 @@ def test_vl_evaluation_writes_records_and_summary(tiny_vlm, tmp_path):
         for r in recs:  # every record's verdict is the scorer's verdict on its completion
             p = next(x for x in vl.get(name).load(FIXTURES) if x["id"] == r["problem_id"])
             assert r["correct"] == vl.is_correct_vl(r["completion"], p["gold"], p["answer_type"], p["choices"])
+        # The summary's metrics are those of its records, recomputed here: per problem, avg@k = mean of the k
+        # verdicts and pass@k (k = n) = any verdict correct; then the mean over problems.
+        by_problem = {}
+        for r in recs:
+            by_problem.setdefault(r["problem_id"], []).append(r)
+        assert all(sorted(x["sample"] for x in rows) == [0, 1] for rows in by_problem.values())
+        verdicts = [[x["correct"] for x in rows] for rows in by_problem.values()]
+        assert s["metrics"]["avg@k"]["mean"] == pytest.approx(sum(sum(v) / 2 for v in verdicts) / 3)
+        assert s["metrics"]["pass@k"]["mean"] == pytest.approx(sum(any(v) for v in verdicts) / 3)
+        assert 0 <= s["metrics"]["maj@k"]["mean"] <= s["metrics"]["pass@k"]["mean"]
 
 
 # ------------------------------------------------------------------------------ the shared CLI and workflow plan

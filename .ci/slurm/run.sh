@@ -336,6 +336,8 @@ run_pytest() {
 		(cd "$REPO" && timeout -s KILL 200 python3 -m pytest -q -p no:cacheprovider tests/test_slurm.py -rs) >&2 ||
 			die "tests/test_slurm.py failed"
 		log "tests/test_slurm.py in $(secs "$t") s"
+	elif [[ -n "${MHPO_REQUIRE:-}" ]]; then
+		die "tests/test_slurm.py cannot run: pytest not installed (MHPO_REQUIRE=$MHPO_REQUIRE forbids the skip)"
 	else
 		log "SKIP tests/test_slurm.py: pytest not installed"
 	fi
