@@ -14,6 +14,7 @@ runs are tiny (6 optimizer steps of 16 completions); the whole tier costs about 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -50,7 +51,7 @@ TIMEOUT = 240  # a hung collective (issue 12, row 1) fails the test instead of t
 
 def _env(**extra) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MP_", "RANK", "WORLD_SIZE", "LOCAL_RANK"))}
-    return {**env, "DS_ACCELERATOR": "cpu", "OMP_NUM_THREADS": "1", "MASTER_PORT": "0", **extra}
+    return {**env, "DS_ACCELERATOR": "cpu", "OMP_NUM_THREADS": "1", **extra}
 
 
 def _launch(mode: str, out: Path, *args: str, objective: str = "mhpo", steps: int = STEPS) -> list[str]:
@@ -73,10 +74,19 @@ def _run(cmd: list[str], **env) -> subprocess.CompletedProcess:
     try:
         out, _ = proc.communicate(timeout=TIMEOUT)
     except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        out, _ = proc.communicate()
+        out = _kill(proc)
         pytest.fail(f"{' '.join(cmd[3:8])}... hung for {TIMEOUT}s; last output:\n{out[-3000:]}")
     return subprocess.CompletedProcess(cmd, proc.returncode, out, "")
+
+
+def _kill(proc: subprocess.Popen) -> str:
+    """SIGKILL a launch: its workers (each in a session of its own, so not in the launcher's group) first."""
+    for pid in _ranks(proc.pid).values():
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    return proc.communicate()[0]
 
 
 def _ranks(launcher: int) -> dict[int, int]:
@@ -138,22 +148,23 @@ def killed_and_resumed(tiny_model, tmp_path_factory):
                 break
             time.sleep(0.1)
         if proc.poll() is not None or time.time() >= deadline:
-            os.killpg(proc.pid, signal.SIGKILL)
-            pytest.fail(f"{mode}: the run ended (or stalled) before its first checkpoint:\n{proc.communicate()[0][-4000:]}")
+            pytest.fail(f"{mode}: the run ended (or stalled) before its first checkpoint:\n{_kill(proc)[-4000:]}")
         ranks = _ranks(proc.pid)
         assert sorted(ranks) == [0, 1], f"{mode}: expected 2 worker processes, found {ranks}"
         os.kill(ranks[1], signal.SIGKILL)
+        resume_from = complete_checkpoints(out / "checkpoints", resumable=True)[-1]
         try:  # the launcher sees rank 1 die and stops rank 0
             first_log, _ = proc.communicate(timeout=120)
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            first_log, _ = proc.communicate()
+            first_log = _kill(proc)
         assert proc.returncode != 0 and not (out / "final").exists()
         at_kill = max(r["step"] for r in io.read_jsonl(metrics))
         assert at_kill < STEPS
+        resume_files = {p.name for p in resume_from.iterdir()}  # before the rerun adds to or prunes it
         rerun = _run(cmd)
         assert rerun.returncode == 0, f"{mode}: resume failed:\n{rerun.stdout[-4000:]}"
-        _RUNS[mode] = {"out": out, "at_kill": at_kill, "log": first_log + rerun.stdout}
+        _RUNS[mode] = {"out": out, "at_kill": at_kill, "log": first_log + rerun.stdout, "resume_from": resume_from,
+                       "resume_files": resume_files}
         return _RUNS[mode]
 
     return get
@@ -170,7 +181,9 @@ def test_two_ranks_train_survive_kill_9_resume_and_save_final(mode, killed_and_r
     resumed = int(man["resumed_from"][0].split("-")[1])
     assert r["at_kill"] - EVERY <= resumed <= r["at_kill"]
     assert "built successfully" not in r["log"]  # DeepSpeed's shm C++ op is not compiled on CPU
-    # Row 7: the newest checkpoint holds every rank's RNG state although rank 1 wrote its own late.
+    # Row 7: the checkpoint resumed from holds every rank's RNG state although rank 1 wrote its own late.
+    assert man["resumed_from"] == [r["resume_from"].name]
+    assert {"rng_state_0.pth", "rng_state_1.pth"} <= r["resume_files"], sorted(r["resume_files"])
     newest = complete_checkpoints(out / "checkpoints")[-1]
     assert newest.name == f"checkpoint-{STEPS}"
     assert {"rng_state_0.pth", "rng_state_1.pth"} <= {p.name for p in newest.iterdir()}
@@ -254,3 +267,12 @@ def test_the_tiny_model_is_built_once_for_all_ranks(tmp_path):
     assert outs[0][0].strip() == outs[1][0].strip() and Path(outs[0][0].strip(), "config.json").exists()
     builds = sum(e.count("building the tiny model") for _, e in outs)
     assert builds == 1, f"{builds} builds for 2 ranks"
+
+
+def test_jit_built_ops_go_to_the_project_cache(tmp_path):
+    """DeepSpeed's JIT C++ ops (when they are built at all) land in the cache, never under ~."""
+    code = "import os; from mhpo import env; env.setup(); print(os.environ['TORCH_EXTENSIONS_DIR'])"
+    env = {k: v for k, v in _env(MHPO_CACHE_DIR=str(tmp_path / "cache")).items() if k != "TORCH_EXTENSIONS_DIR"}
+    p = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert Path(p.stdout.strip()) == tmp_path / "cache" / "torch-extensions"
