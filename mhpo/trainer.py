@@ -135,7 +135,8 @@ class ObjectiveGRPOTrainer(GRPOTrainer):
                 # DeepSpeed steps inside backward, before the guard can drop gradients, and it discards a step
                 # by itself only when the gradient norm is not finite. Make that so for every non-finite loss
                 # (its gradient may be finite); no host sync. The guard stops the run if a step got through.
-                loss = loss * torch.where(torch.isfinite(loss.detach()), 1.0, math.nan)  # not where(…, loss*nan): NaN grads
+                poison = torch.where(torch.isfinite(loss.detach()), 1.0, math.nan).to(loss.dtype)
+                loss = loss * poison  # not where(finite, loss, loss * nan), whose gradient is NaN even when finite
         return loss
 
     def _logp_gap(self, inputs, logps: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
