@@ -367,9 +367,10 @@ class _NonFiniteGuard(TrainerCallback):
             return
         if tr.is_deepspeed_enabled and tr.model_wrapped.was_step_applied():
             raise NonFiniteLossError(
-                f"step {state.global_step + 1}: non-finite loss or gradient, and DeepSpeed applied the update (it "
-                "discards a step only when it sees a non-finite gradient norm); stopping so that the weights are not "
-                "trained further. The last complete checkpoint is kept. Lower the learning rate or check the objective.")
+                f"step {state.global_step + 1}: non-finite loss or gradient, and DeepSpeed applied the update; stopping "
+                "before the damaged weights train further. The last complete checkpoint is kept. Let DeepSpeed discard "
+                "such steps (bf16.check_grad_overflow: true, its default, in the DeepSpeed config), lower the learning "
+                "rate or check the objective.")
         for p in tr.model.parameters():  # DeepSpeed has discarded the step already (nothing to drop there)
             p.grad = None
         tr.nonfinite_skipped += 1

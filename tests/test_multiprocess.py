@@ -255,6 +255,32 @@ def test_nonfinite_steps_leave_the_weights_unchanged(mode, tiny_model, tmp_path)
         assert torch.equal(at4[k], at2[k]) and torch.equal(final[k], at2[k]), f"{k} changed on a skipped step"
 
 
+def test_a_deepspeed_engine_that_applies_a_nonfinite_step_stops_the_run(tiny_model, tmp_path):
+    """Row 5's safety net: ZeRO-2 in bf16 with ``check_grad_overflow: false`` applies a NaN-gradient step. The
+    run must stop there (no final/, nothing trained on damaged weights), not count it as skipped and go on."""
+    ds = tmp_path / "ds.json"
+    ds.write_text(json.dumps({"zero_optimization": {"stage": 2}, "bf16": {"enabled": True, "check_grad_overflow": False},
+                              "train_micro_batch_size_per_gpu": "auto", "gradient_accumulation_steps": "auto",
+                              "gradient_clipping": "auto", "train_batch_size": "auto"}))
+    acc = tmp_path / "zero2.yaml"
+    acc.write_text(f"distributed_type: DEEPSPEED\ndeepspeed_config:\n  deepspeed_config_file: {ds}\n"
+                   "  zero3_init_flag: false\nnum_machines: 1\nnum_processes: 2\nmachine_rank: 0\n"
+                   "rdzv_backend: static\nsame_network: true\nuse_cpu: false\n")
+    out = tmp_path / "run"
+    cmd = _launch("zero3", out, "--set", "precision=bf16", "--set", "optim.max_consecutive_nonfinite=5",
+                  objective="test_nonfinite_from_step_3", steps=4)
+    cmd[cmd.index("--config_file") + 1] = str(acc)
+    del cmd[cmd.index("--mixed_precision"): cmd.index("--mixed_precision") + 2]  # the DeepSpeed JSON sets bf16
+    p = _run(cmd)
+    assert p.returncode != 0
+    man = json.loads((out / "manifest.json").read_text())
+    assert man["status"] == "failed" and "NonFiniteLossError" in man["error"] and "DeepSpeed applied" in man["error"]
+    assert "check_grad_overflow" in man["error"]
+    assert not (out / "final").exists()
+    assert [c.name for c in complete_checkpoints(out / "checkpoints")] == ["checkpoint-2"]
+    assert all(torch.isfinite(v).all() for v in _weights(out / "checkpoints" / "checkpoint-2").values())
+
+
 def test_the_tiny_model_is_built_once_for_all_ranks(tmp_path):
     """Two ranks resolving ``model.path: tiny`` at once on a cold cache: one builds, the other waits for it."""
     code = ("import sys; from mhpo import train; from mhpo.recipe import load; "
