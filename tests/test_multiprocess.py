@@ -9,7 +9,8 @@ in the two modes a GPU cluster uses (issue 12):
 In each mode a run trains, checkpoints, loses one rank to ``kill -9`` after its first checkpoint, resumes with the
 same command, writes ``final/`` (full weights, on every rank's collective save) and is evaluated by
 ``mhpo-bench evaluate``. A second run whose loss turns non-finite must leave the weights exactly unchanged. The
-runs are tiny (6 optimizer steps of 16 completions); the whole tier costs about 2 minutes on 2 cores.
+runs are tiny (6 optimizer steps of 16 completions); the whole tier took 81 s on 2 cores held alone (flock),
+2–2.5 min with other jobs on the machine (2026-12-02).
 """
 
 from __future__ import annotations
