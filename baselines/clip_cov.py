@@ -50,7 +50,7 @@ class ClipCov(GRPO):
             unclipped = -b.ratio * b.advantages >= loss  # verl: the surrogate's min did not pick the clip
             cand = ((cov > self.cov_lb) & (cov < self.cov_ub) & unclipped).flatten().nonzero().squeeze(1)
             n = max(int(self.cov_ratio * b.mask.sum().item()), 1)
-            pick = cand[torch.randperm(cand.numel(), generator=self._generator)[:n].to(cand.device)]
+            pick = cand[torch.randperm(cand.numel(), generator=self._generator, device="cpu")[:n].to(cand.device)]
             keep = torch.ones_like(loss).flatten().index_fill_(0, pick, 0.0).view_as(loss)
             self.log(cov_drop_frac=b.masked_mean(1.0 - keep))
         return loss * keep

@@ -19,6 +19,7 @@ def setup(cache_dir: str | os.PathLike | None = None) -> Path:
         "MPLCONFIGDIR": root / "matplotlib",
         "TORCHINDUCTOR_CACHE_DIR": root / "torchinductor",
         "TRITON_CACHE_DIR": root / "triton",
+        "TORCH_EXTENSIONS_DIR": root / "torch-extensions",  # JIT-built C++ ops (DeepSpeed), never under ~
         "XDG_CACHE_HOME": root / "xdg",
     }
     for key, value in defaults.items():

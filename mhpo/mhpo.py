@@ -75,7 +75,7 @@ class MHPO(Objective):
         w = torch.exp(psi - zeta) if self.use_dhp else torch.exp(psi)  # exp(ψ − sg[ζ]), ψ carries the gradient
         with torch.no_grad():  # diagnostics, from values already at hand
             mult = w * (1.0 - t * t) if self.use_lfm else w  # M(r) = exp(ψ − ζ)·sech²(log r / c)
-            self.log(survival=b.masked_mean(torch.exp(-zeta)) if self.use_dhp else 1.0,
+            self.log(survival=b.masked_mean(torch.exp(-zeta)) if self.use_dhp else lr.new_ones(()),
                      saturation=b.masked_mean((lr.abs() > self.c).to(lr.dtype)),
                      mult_mean=b.masked_mean(mult),
                      mult_max=torch.where(b.keep, mult, 0.0).max())

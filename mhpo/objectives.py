@@ -286,8 +286,8 @@ class Objective:
     # -- helpers for subclasses --------------------------------------------------------------------
     def log(self, **values: torch.Tensor | float) -> None:
         """Record diagnostics (detached); they appear in ``Output.metrics`` under ``<name>/<key>``."""
-        for k, v in values.items():
-            self._metrics[f"{self.name}/{k}"] = v.detach() if isinstance(v, torch.Tensor) else torch.tensor(float(v))
+        for k, v in values.items():  # a plain number becomes a tensor on the batch's device in __call__
+            self._metrics[f"{self.name}/{k}"] = v.detach() if isinstance(v, torch.Tensor) else float(v)
 
     # -- the call ----------------------------------------------------------------------------------
     def __call__(self, *, logps, old_logps, advantages, mask, ref_logps=None, rollout_logps=None, rewards=None,
@@ -295,6 +295,10 @@ class Objective:
         b = Batch(logps, old_logps, advantages, mask, ref_logps, rollout_logps, rewards)
         self._metrics = {}
         loss = self.per_token_loss(b)
+        # every metric on the batch's device: the trainer stacks and gathers them (a CPU scalar next to CUDA
+        # tensors would make torch.stack fail)
+        self._metrics = {k: v if isinstance(v, torch.Tensor) else torch.tensor(v, device=b.logps.device)
+                         for k, v in self._metrics.items()}
         if loss.dim() == 1:
             loss = loss[:, None].expand_as(b.logps)
         if is_weights is not None:
@@ -321,7 +325,8 @@ def ratio_stats(b: Batch) -> dict[str, torch.Tensor]:
     # Quantiles from an evenly strided sample of ≤ 64K tokens: a full sort of millions of tokens would
     # cost more than the loss itself, and p1/p99 of 64K draws are within ~0.1 percentile point.
     sample = lr if lr.numel() <= 1 << 16 else lr[:: lr.numel() // (1 << 16) + 1]
-    q = torch.quantile(sample, torch.tensor([0.01, 0.5, 0.99], device=lr.device)).exp()
+    levels = torch.tensor([0.01, 0.5, 0.99], device=lr.device, dtype=lr.dtype)  # quantile needs equal dtypes
+    q = torch.quantile(sample, levels).exp()
     lo, hi = torch.aminmax(lr)
     return {
         "ratio/p1": q[0], "ratio/p50": q[1], "ratio/p99": q[2],

@@ -13,6 +13,7 @@ The run directory layout is specified in docs/interfaces.md ("Training run direc
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import os
@@ -85,6 +86,24 @@ def main(args) -> int:
 # ------------------------------------------------------------------------------------------ config
 def world_size() -> int:
     return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def is_main_rank() -> bool:
+    """Rank 0 of a launch (or a single process): the one that writes the run's own files."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def _cpu_deepspeed() -> None:
+    """DeepSpeed on CPU (``DS_ACCELERATOR=cpu``: tests, laptops) JIT-compiles a shared-memory all-reduce op
+    (``deepspeed_shm_comm``, ~90 s of C++ build on a fresh cache) at its first init. Mark it unavailable so
+    DeepSpeed falls back to plain gloo collectives, which is all a CPU run needs; ``MHPO_DS_SHM=1`` keeps it."""
+    if os.environ.get("DS_ACCELERATOR") != "cpu" or os.environ.get("MHPO_DS_SHM") == "1":
+        return
+    try:
+        import deepspeed.ops
+    except ImportError:
+        return
+    deepspeed.ops.__compatible_ops__["deepspeed_shm_comm"] = False  # read by deepspeed.comm.torch.build_shm_op
 
 
 def grpo_config(rec: dict, objective: objectives.Objective, seed: int, run_dir: Path, num_processes: int | None = None):
@@ -166,9 +185,29 @@ def model_path(rec: dict) -> str:
 
     task = m["tiny_task"] or rec["data"]["task"]
     steps = m["tiny_warm_start_steps"]
-    if not is_vl(rec):
-        return str(tiny.cached(task, seed=0, warm_start_steps=steps))  # shared with `mhpo-bench tiny-model`
-    root = env.setup() / "tiny-vl"
+    # Every rank of a multi-process launch resolves the model at once: the first to take the lock builds,
+    # the others wait and then find the finished build (one build per cache, not one per rank).
+    with _build_lock(env.setup() / ("tiny-vl" if is_vl(rec) else "tiny-builds")):
+        if not is_vl(rec):
+            return str(tiny.cached(task, seed=0, warm_start_steps=steps))  # shared with `mhpo-bench tiny-model`
+        return _tiny_vl(tiny, env.setup() / "tiny-vl", task, steps)
+
+
+@contextlib.contextmanager
+def _build_lock(folder: Path):
+    """An exclusive ``flock`` on ``folder/.build.lock`` (released by the kernel if the holder is killed)."""
+    import fcntl
+
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".build.lock", "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _tiny_vl(tiny, root: Path, task: str, steps) -> str:
     target = root / f"{task}-w{steps if steps is not None else tiny.WARM_START_STEPS}-s0"
     if (target / "config.json").exists():
         return str(target)
@@ -326,11 +365,13 @@ def train(rec: dict, objective: objectives.Objective, seed: int, run_dir: Path) 
     from mhpo.trainer import STAGING, complete_checkpoints
 
     man_path = run_dir / "manifest.json"
+    main_rank = is_main_rank()
+    write_manifest = manifest.write if main_rank else (lambda *a, **k: None)  # one writer per launch
     prev = manifest.read(man_path) or {}
     if prev.get("status") == "complete" and (run_dir / "final").is_dir():
         print(f"[mhpo] {run_dir}: already complete; skipping", flush=True)
         return 0
-    ckpts = complete_checkpoints(run_dir / "checkpoints")
+    ckpts = complete_checkpoints(run_dir / "checkpoints", resumable=True)  # older ones keep weights only
     resume = ckpts[-1] if ckpts else None
     try:  # bad input fails here, before the run directory is created or changed
         check_inputs(rec, resume, ckpts[-2] if len(ckpts) > 1 else None)
@@ -338,11 +379,13 @@ def train(rec: dict, objective: objectives.Objective, seed: int, run_dir: Path) 
         print(f"mhpo-bench train: {run_dir}: error: {e}", file=sys.stderr)
         return 2
     run_dir.mkdir(parents=True, exist_ok=True)
-    shutil.rmtree(run_dir / "checkpoints" / STAGING, ignore_errors=True)  # half-written checkpoints of a killed run
-    io.sweep_stale_tmp(run_dir)  # and its half-written atomic writes
     resume_step = int(resume.name.split("-")[1]) if resume else 0
-    dropped = _truncate_metrics(run_dir / "metrics.jsonl", resume_step)
-    if resume:
+    dropped = 0
+    if main_rank:  # the other ranks reach the staging folder only after collectives that wait for this one
+        shutil.rmtree(run_dir / "checkpoints" / STAGING, ignore_errors=True)  # half-written checkpoints of a killed run
+        io.sweep_stale_tmp(run_dir)  # and its half-written atomic writes
+        dropped = _truncate_metrics(run_dir / "metrics.jsonl", resume_step)
+    if resume and main_rank:
         print(f"[mhpo] {run_dir}: resuming from {resume.name} (dropped {dropped} metric rows past it)", flush=True)
 
     t_start = time.time()
@@ -356,18 +399,19 @@ def train(rec: dict, objective: objectives.Objective, seed: int, run_dir: Path) 
         "wandb_id": prev.get("wandb_id"), "started_at": prev.get("started_at", time.strftime("%Y-%m-%dT%H:%M:%S%z")),
     }
     try:
+        _cpu_deepspeed()
         cfg, b = grpo_config(rec, objective, seed, run_dir)
         man["config"] = {**rec, "derived": b, "vllm_is_correction": {
             "enabled": cfg.use_vllm and cfg.vllm_importance_sampling_correction,
             "mode": cfg.vllm_importance_sampling_mode, "clip_min": cfg.vllm_importance_sampling_clip_min,
             "clip_max": cfg.vllm_importance_sampling_clip_max}}
         man["model_path"] = model_path(rec)
-        manifest.write(man_path, man)
+        write_manifest(man_path, man)
         _fit(rec, objective, cfg, run_dir, man, resume)
     except BaseException as e:  # record every failure (incl. Ctrl-C) before leaving
         man.update(status="failed", error=f"{type(e).__name__}: {e}",
                    wall_time_s=man["wall_time_s"] + time.time() - t_start)
-        manifest.write(man_path, man)
+        write_manifest(man_path, man)
         if isinstance(e, KeyboardInterrupt):
             raise
         if not isinstance(e, (ValueError, RuntimeError)):
@@ -378,8 +422,9 @@ def train(rec: dict, objective: objectives.Objective, seed: int, run_dir: Path) 
         _reset_accelerate()
     man.update(status="complete", wall_time_s=man["wall_time_s"] + time.time() - t_start,
                finished_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
-    manifest.write(man_path, man)
-    print(f"[mhpo] {run_dir}: complete ({man['wall_time_s']:.0f}s)", flush=True)
+    write_manifest(man_path, man)
+    if main_rank:
+        print(f"[mhpo] {run_dir}: complete ({man['wall_time_s']:.0f}s)", flush=True)
     return 0
 
 
@@ -399,7 +444,12 @@ def _fit(rec, objective, cfg, run_dir: Path, man: dict, resume: Path | None) -> 
     trainer.keep_last_checkpoints = rec["checkpoint"]["keep_last"]
     for cb in (PrinterCallback, ProgressCallback):
         trainer.remove_callback(cb)
-    wandb_run = _wandb(rec, objective, run_dir, man) if trainer.accelerator.is_main_process else None
+    acc = trainer.accelerator
+    # what really ran (a launch that silently fell back to one process shows here)
+    man["distributed"] = {"num_processes": acc.num_processes, "type": str(acc.distributed_type).split(".")[-1]}
+    if acc.is_main_process:
+        manifest.write(run_dir / "manifest.json", man)
+    wandb_run = _wandb(rec, objective, run_dir, man) if acc.is_main_process else None
     start = int(resume.name.split("-")[1]) if resume else 0
     bar = tqdm(total=cfg.max_steps, initial=start, desc=f"train {objective.name} seed{cfg.seed}", unit="step",
                disable=not trainer.accelerator.is_main_process, file=sys.stderr)
@@ -408,18 +458,27 @@ def _fit(rec, objective, cfg, run_dir: Path, man: dict, resume: Path | None) -> 
         trainer.restore_state(resume)
     try:
         trainer.train(resume_from_checkpoint=str(resume) if resume else None)
-        if trainer.accelerator.is_main_process:
-            tmp = run_dir / ".final.tmp"
-            shutil.rmtree(tmp, ignore_errors=True)
-            trainer.save_model(str(tmp))
-            trainer.processing_class.save_pretrained(str(tmp))
-            shutil.rmtree(run_dir / "final", ignore_errors=True)
-            os.replace(tmp, run_dir / "final")  # final/ appears complete or not at all
-        trainer.accelerator.wait_for_everyone()
+        save_final(trainer, run_dir)
     finally:
         bar.close()
         if wandb_run is not None:
             wandb_run.finish()
+
+
+def save_final(trainer, run_dir: Path) -> None:
+    """Write ``final/`` (full weights + tokenizer) atomically. Every rank calls ``save_model``: under ZeRO-3 it
+    gathers the partitioned 16-bit weights, a collective that hangs if rank 0 enters it alone; only rank 0
+    writes files."""
+    acc, tmp = trainer.accelerator, run_dir / ".final.tmp"
+    if acc.is_main_process:
+        shutil.rmtree(tmp, ignore_errors=True)
+    acc.wait_for_everyone()
+    trainer.save_model(str(tmp))
+    if acc.is_main_process:
+        trainer.processing_class.save_pretrained(str(tmp))
+        shutil.rmtree(run_dir / "final", ignore_errors=True)
+        os.replace(tmp, run_dir / "final")  # final/ appears complete or not at all
+    acc.wait_for_everyone()
 
 
 def _wandb(rec, objective, run_dir: Path, man: dict):

@@ -10,8 +10,11 @@ accelerate/DeepSpeed, PEFT and VLM inputs all stay TRL's. On top:
   and token counts stay on the device and are reduced with ONE host sync per logging step.
 - DAPO dynamic sampling (``mhpo.sampling``), usable with any objective.
 - Non-finite guard: a step whose loss or gradient norm is not finite is skipped (no parameter update) and
-  counted; after ``max_consecutive_nonfinite`` in a row the run aborts with ``NonFiniteLossError``.
-- Checkpoints are written to a staging folder and renamed into ``checkpoints/checkpoint-N`` once complete.
+  counted; after ``max_consecutive_nonfinite`` in a row the run aborts with ``NonFiniteLossError``. Under
+  DeepSpeed, which steps inside ``backward``, such a step is discarded by the engine (or the run stops).
+- Checkpoints are written to a staging folder and renamed into ``checkpoints/checkpoint-N`` once every rank is
+  done; older checkpoints then lose their optimizer/scheduler/RNG/ZeRO state (``drop_training_state``), so only
+  the newest one is resumable and the others keep weights, config and tokenizer for evaluation.
 - ``rollout/logp_gap``: mean over completion tokens of |logp_rollout − logp_train| at the FIRST micro-step after
   each generation, before any update, so any gap is sampler/trainer mismatch (vLLM kernels, batch composition,
   padding, dtype, image preprocessing), not learning. ``logp_rollout`` is vLLM's ``sampling_per_token_logps``
@@ -128,6 +131,12 @@ class ObjectiveGRPOTrainer(GRPOTrainer):
                                   "tokens": m.sum(), GAP_KEY: self._logp_gap(inputs, logps.detach(), m)})
                 bad = ~torch.isfinite(loss.detach())
                 self._bad_loss = bad if self._bad_loss is None else self._bad_loss | bad
+            if self.is_deepspeed_enabled:
+                # DeepSpeed steps inside backward, before the guard can drop gradients, and it discards a step
+                # by itself only when the gradient norm is not finite. Make that so for every non-finite loss
+                # (its gradient may be finite); no host sync. The guard stops the run if a step got through.
+                poison = torch.where(torch.isfinite(loss.detach()), 1.0, math.nan).to(loss.dtype)
+                loss = loss * poison  # not where(finite, loss, loss * nan), whose gradient is NaN even when finite
         return loss
 
     def _logp_gap(self, inputs, logps: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
@@ -251,19 +260,26 @@ class ObjectiveGRPOTrainer(GRPOTrainer):
 
     # ------------------------------------------------------------------------------------ checkpoints
     def _save_checkpoint(self, model, trial):
+        # Every rank writes into the staged folder (its rng_state_{rank}.pth; its ZeRO shards under DeepSpeed),
+        # so the folder is renamed only once all of them are done.
         super()._save_checkpoint(model, trial)  # writes <output_dir>/checkpoint-N (output_dir is the staging dir)
         name = f"checkpoint-{self.state.global_step}"
         staged = Path(self._get_output_dir(trial=trial)) / name
         final_dir = staged.parent.parent / name
+        self.accelerator.wait_for_everyone()
         if self.args.should_save:
             (staged / STATE_FILE).write_text(json.dumps({"nonfinite_skipped": self.nonfinite_skipped}))
             if final_dir.exists():
                 shutil.rmtree(final_dir)
             os.replace(staged, final_dir)  # atomic: a checkpoint-N folder is always complete
+            older = complete_checkpoints(final_dir.parent)[:-1]
             keep = getattr(self, "keep_last_checkpoints", None)
             if keep:
-                for old in complete_checkpoints(final_dir.parent)[:-keep]:
+                for old in older[: max(0, len(older) + 1 - keep)]:
                     shutil.rmtree(old, ignore_errors=True)
+            for old in older:  # evaluation needs only weights, config and tokenizer; resume uses the newest
+                if old.exists():
+                    drop_training_state(old)
         self.accelerator.wait_for_everyone()
 
     def restore_state(self, checkpoint: str | os.PathLike) -> None:
@@ -299,18 +315,44 @@ def _check_config(args, objective: Objective) -> None:
         raise ValueError("ObjectiveGRPOTrainer: " + "; ".join(problems))
 
 
-def complete_checkpoints(checkpoints_dir: str | os.PathLike) -> list[Path]:
-    """Complete checkpoints (renamed into place), oldest first. The staging folder is never listed."""
+def complete_checkpoints(checkpoints_dir: str | os.PathLike, resumable: bool = False) -> list[Path]:
+    """Complete checkpoints (renamed into place), oldest first. The staging folder is never listed.
+    ``resumable=True``: only those that still hold their training state (see :func:`drop_training_state`)."""
     d = Path(checkpoints_dir)
     if not d.is_dir():
         return []
     found = [p for p in d.iterdir() if p.is_dir() and p.name.startswith("checkpoint-") and p.name[11:].isdigit()]
+    if resumable:
+        found = [p for p in found if not (p / WEIGHTS_ONLY).exists()]
     return sorted(found, key=lambda p: int(p.name[11:]))
+
+
+# What a checkpoint holds only to resume training: optimizer (and its ZeRO partitions), scheduler, RNG, scaler.
+# At ~12 bytes/parameter (fp32 Adam moments + master weights) it is most of a checkpoint; bf16 weights are 2.
+WEIGHTS_ONLY = "WEIGHTS_ONLY"  # marker: this checkpoint's training state was dropped (evaluation only)
+_TRAINING_STATE = ("optimizer.pt", "optimizer.bin", "scheduler.pt", "scaler.pt", "latest", "zero_to_fp32.py", "zero_to_torch.py")
+
+
+def drop_training_state(checkpoint: str | os.PathLike) -> int:
+    """Delete what only resuming needs from ``checkpoint``, keeping weights, config, tokenizer and trainer state,
+    so it stays loadable for evaluation; returns the bytes freed. The marker is written first, so a checkpoint
+    is never offered for resume with half of its state gone."""
+    ckpt, freed = Path(checkpoint), 0
+    io.write_text(ckpt / WEIGHTS_ONLY, "optimizer, scheduler and RNG state dropped: newer checkpoints exist\n")
+    for p in sorted(ckpt.iterdir()):
+        if p.name in _TRAINING_STATE or p.name.startswith("rng_state") or (p.is_dir() and p.name.startswith("global_step")):
+            freed += sum(f.stat().st_size for f in p.rglob("*") if f.is_file()) if p.is_dir() else p.stat().st_size
+            shutil.rmtree(p) if p.is_dir() else p.unlink()
+    return freed
 
 
 class _NonFiniteGuard(TrainerCallback):
     """Before each optimizer step: if any micro-batch loss or the gradient norm is not finite, drop the gradients
-    (torch optimizers skip parameters whose ``.grad`` is None) and count the step; abort after a streak."""
+    (torch optimizers skip parameters whose ``.grad`` is None) and count the step; abort after a streak.
+
+    Under DeepSpeed the engine has already stepped inside ``backward`` when this runs; the loss is made to give a
+    non-finite gradient there (``_compute_loss``), which the engine discards. If the engine applied a step anyway
+    (ZeRO-1/2 in bf16 without ``check_grad_overflow``), the run stops at once: its weights are no longer trusted."""
 
     def __init__(self, trainer: ObjectiveGRPOTrainer):
         self.trainer = trainer
@@ -327,7 +369,13 @@ class _NonFiniteGuard(TrainerCallback):
         if not bool(tr.accelerator.gather(bad[None]).any()):  # one host sync per optimizer step
             tr.nonfinite_streak = 0
             return
-        for p in tr.model.parameters():
+        if tr.is_deepspeed_enabled and tr.model_wrapped.was_step_applied():
+            raise NonFiniteLossError(
+                f"step {state.global_step + 1}: non-finite loss or gradient, and DeepSpeed applied the update; stopping "
+                "before the damaged weights train further. The last complete checkpoint is kept. Let DeepSpeed discard "
+                "such steps (bf16.check_grad_overflow: true, its default, in the DeepSpeed config), lower the learning "
+                "rate or check the objective.")
+        for p in tr.model.parameters():  # DeepSpeed has discarded the step already (nothing to drop there)
             p.grad = None
         tr.nonfinite_skipped += 1
         tr._skipped_step = True
