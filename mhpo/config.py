@@ -250,6 +250,9 @@ class Plan:
                 raise ConfigError(f"{where}.evaluation.benchmarks: {wrong} are {'text' if track == 'vl' else 'VL'} "
                                   f"benchmarks but model {model!r} is a {track} model (its recipe "
                                   f"{'sets' if track == 'vl' else 'does not set'} data.image_field)")
+            if kind == "train":
+                _check_training_data(rec, where)
+                _check_prompt_format(model, self.models[model], rec, benches, where)
             seeds = exp.get("seeds")
             if kind == "model":
                 seeds = sorted(int(s) for s in exp["checkpoints"])
@@ -319,7 +322,7 @@ class Plan:
                                   "another study; give the study its own model labels (they name its output paths)")
             self.studies[name] = sub
 
-    def _owner(self, model: str) -> "Plan":
+    def _owner(self, model: str) -> Plan:
         """The plan (this one or a study's) whose experiments use model label ``model``."""
         if model in self.models:
             return self
@@ -674,6 +677,48 @@ def _load_recipe(recipe: str, overrides: dict, where: str) -> dict:
         except FileNotFoundError as e:
             raise ConfigError(f"{where}.recipe: {e}") from None
     return _RECIPES[key]
+
+
+def _check_training_data(rec: dict, where: str) -> None:
+    """A recipe's data fields exist in its data, when the data are on this machine (a local file or directory, or
+    a Hub id in the HF cache): a wrong field name fails at planning, naming the fields that exist (mhpo.data)."""
+    from mhpo import data
+
+    try:
+        data.check_fields(rec["data"])
+    except data.DataError as e:
+        raise ConfigError(f"{where}.recipe ({rec['name']}): {e}") from None
+
+
+def _chat_template(bench: dict) -> bool | None:
+    """Whether evaluation wraps benchmark ``bench``'s prompt in the model's chat template (its registry entry)."""
+    try:
+        if bench.get("track") == "vl":
+            from benchmarks import vl
+
+            return bool(vl.get(bench["name"]).chat_template)
+        import benchmarks as bm
+
+        return bool(bm.get(bench["name"]).chat_template)
+    except Exception:  # evaluation package missing or unknown name: reported by _benchmarks / the job
+        return None
+
+
+def _check_prompt_format(model: str, entry: dict, rec: dict, benches: list[dict], where: str) -> None:
+    """Train and evaluate one model on the same prompt format: recipe ``data.prompt_format: chat`` iff every
+    benchmark of the model is evaluated with the chat template (registry ``chat_template``). Tiny models are
+    exempt: their character tokenizer has no chat template, so evaluation falls back to plain text."""
+    if entry["tiny_model"]:
+        return
+    fmt = rec["data"]["prompt_format"]
+    for b in benches:
+        ct = _chat_template(b)
+        if ct is not None and ct != (fmt == "chat"):
+            raise ConfigError(
+                f"{where}: model {model!r} trains on {fmt!r} prompts (recipe {rec['name']}: data.prompt_format) but "
+                f"benchmark {b['name']!r} is evaluated {'with' if ct else 'without'} the chat template (registry "
+                f"chat_template: {str(ct).lower()}); train and evaluate on the same format: set "
+                f"data.prompt_format: {'chat' if ct else 'plain'} (recipe or `set`)")
 
 
 def _yaml_scalar(v) -> str:
