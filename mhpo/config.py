@@ -482,10 +482,13 @@ class Plan:
             out.append(str(rec))
         return out
 
-    def train_command(self, model: str, label: str, seed, out: str) -> str:
-        """The shell-quoted ``mhpo-bench train`` command of one run (writes ``out``, a ``.../final`` dir)."""
+    def train_command(self, model: str, label: str, seed, out: str, gpus: int | None = None,
+                      threads: int | None = None) -> str:
+        """The shell-quoted ``mhpo-bench train`` command of one run (writes ``out``, a ``.../final`` dir). An
+        ``accelerate launch`` launcher is wrapped in ``mhpo-bench launch`` (mhpo.launch): processes = the job's
+        ``gpus``, a free port, ``threads`` split over the ranks."""
         if self._owner(model) is not self:
-            return self._owner(model).train_command(model, label, seed, out)
+            return self._owner(model).train_command(model, label, seed, out, gpus, threads)
         run = self.run(model, label, seed)
         if run.kind != "train":
             raise ConfigError(f"{run.where}: {model}/{label} is evaluated from existing checkpoints, not trained")
@@ -500,6 +503,11 @@ class Plan:
             overrides["model.trust_remote_code"] = True
         for k, v in overrides.items():
             argv += ["--set", f"{k}={_yaml_scalar(v)}"]
+        if argv[:2] == ["accelerate", "launch"]:
+            gpus = self.resources["train"]["gpu"] if gpus is None else gpus
+            wrap = ["mhpo-bench", "launch", "--gpus", str(int(gpus))]
+            wrap += ["--threads", str(int(threads))] if threads else []
+            argv = wrap + ["--"] + argv
         return shlex.join(argv)
 
     def tiny_command(self, model: str, out: str) -> str:
@@ -757,6 +765,24 @@ def load(source, overrides: dict | None = None, workdir: str | os.PathLike = "."
         raw.update(overrides)
     cfg = validate_schema(raw)
     return cfg, Plan(cfg, workdir)
+
+
+SITE_ENV = {"hf_home": "HF_HOME", "cache_dir": "MHPO_CACHE_DIR", "benchmark_dir": "MHPO_BENCHMARK_DIR"}
+
+
+def apply_site(raw: dict | None) -> dict[str, str]:
+    """Export the config's ``site`` cache paths (the site layer) into this process's environment, so that the
+    planner, `mhpo-bench prefetch` and every job submitted from here (sbatch --export=ALL) use the site's caches.
+    Call before anything imports huggingface_hub (it reads HF_HOME once). Returns what was set."""
+    site = (raw or {}).get("site") or {}
+    if not isinstance(site, dict):
+        raise ConfigError("site: must be a mapping (hf_home, cache_dir, benchmark_dir)")
+    out = {}
+    for key, var in SITE_ENV.items():
+        if site.get(key):
+            out[var] = str(Path(os.path.expandvars(site[key])).expanduser().resolve())
+    os.environ.update(out)
+    return out
 
 
 # ---------------------------------------------------------------------------------------------- CLI
