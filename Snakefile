@@ -1,7 +1,7 @@
 # mhpo-bench workflow: tiny model -> train -> evaluate -> aggregate (tables, figures, report).
 #
 #   snakemake --cores all                                   # embedded tiny default (workflow/config/default.yaml)
-#   snakemake --cores all --configfile workflow/config/paper.yaml --profile workflow/profiles/slurm
+#   snakemake --profile slurm --profile workflow/profiles/mysite     # the paper matrix on Slurm (docs/workflow.md)
 #   snakemake --report results/report.html                  # Snakemake's HTML report of tables and figures
 #
 # All logic lives in the mhpo package (mhpo.config plans the jobs; rules call the `mhpo-bench` CLI).
