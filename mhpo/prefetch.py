@@ -131,7 +131,7 @@ def _benchmark_spec(name: str):
 def _benchmark_item(name: str, data_dir: str | None) -> Item | None:
     from benchmarks.catalog import data_dirs
 
-    spec, local, _ = _benchmark_spec(name)
+    _, local, _ = _benchmark_spec(name)
     if local is None:  # synthetic: generated offline
         return None
     found = local(data_dir)
@@ -158,7 +158,6 @@ def fetch(item: Item, cache: Path) -> None:
 def _export_benchmark(name: str, out_dir: Path) -> None:
     """Write the local copy evaluation reads: VL via benchmarks.vl.export, text as ``fields``-named JSON Lines."""
     from benchmarks import catalog
-
     from mhpo import io
 
     spec, _, is_vl = _benchmark_spec(name)
