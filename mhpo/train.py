@@ -26,8 +26,7 @@ from pathlib import Path
 
 import yaml
 
-from mhpo import io, manifest, objectives
-from mhpo import recipe as recipes
+from mhpo import io, manifest, objectives, recipe as recipes
 
 DTYPES = {"float32": "float32", "bfloat16": "bfloat16", "float16": "float16", "auto": "auto"}
 
