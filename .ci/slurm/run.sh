@@ -299,7 +299,8 @@ project_workflow() {
 	elif [[ -f "$WF_REPO/workflow/profiles/site/config.yaml" ]]; then
 		site_hf="$WORK/site-hf"
 		site_layer "$WF_REPO/workflow/profiles/site/config.yaml" "$WORK/site" "$site_hf"
-		overrides=(--profile "$WORK/site")
+		# keep the logs of successful jobs too (the plugin deletes them): they are checked below
+		overrides=(--profile "$WORK/site" --slurm-keep-successful-logs)
 	else
 		overrides=(--default-resources "slurm_partition=$PARTITION" "slurm_account=$ACCOUNT" "gpu=0")
 	fi
