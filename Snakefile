@@ -1,11 +1,13 @@
 # mhpo-bench workflow: tiny model -> train -> evaluate -> aggregate (tables, figures, report).
 #
 #   snakemake --cores all                                   # embedded tiny default (workflow/config/default.yaml)
-#   snakemake --cores all --configfile workflow/config/paper.yaml --profile workflow/profiles/slurm
+#   snakemake --profile slurm --profile workflow/profiles/mysite     # the paper matrix on Slurm (docs/workflow.md)
 #   snakemake --report results/report.html                  # Snakemake's HTML report of tables and figures
 #
 # All logic lives in the mhpo package (mhpo.config plans the jobs; rules call the `mhpo-bench` CLI).
 # See docs/workflow.md.
+
+import sys
 
 from snakemake.utils import min_version, validate
 from snakemake.exceptions import WorkflowError
@@ -22,12 +24,26 @@ if not workflow.overwrite_configfiles:
 
 
 from mhpo import config as mcfg
+from mhpo import env as menv
+
+# the site layer's cache paths (config `site`), then the project's defaults for the rest: the planner and every
+# job submitted from here (sbatch --export=ALL) read the same Hugging Face cache
+try:
+    mcfg.apply_site(config)
+except mcfg.ConfigError as e:
+    raise WorkflowError(f"invalid workflow config: {e}") from None
+menv.setup()
+print(menv.describe_caches(), file=sys.stderr)  # also in every cluster job's log: the caches the job used
 
 try:
     _cfg, PLAN = mcfg.load(config)
 except mcfg.ConfigError as e:
     raise WorkflowError(f"invalid workflow config: {e}") from None
 validate(config, "workflow/schemas/config.schema.yaml")
+if workflow.is_main_process:  # not again inside every cluster job
+    from mhpo import cost as mcost
+
+    print(mcost.describe(mcost.matrix_cost(PLAN, mcost.cli_overrides(workflow))), file=sys.stderr)
 
 
 include: "workflow/rules/common.smk"

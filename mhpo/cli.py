@@ -17,6 +17,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "new-objective": ("mhpo.scaffold", "write a starter objective file in baselines/ plus a test stub"),
     "tiny-model": ("mhpo.tiny", "build the tiny offline model (char tokenizer + SFT warm start)"),
     "tiny-vlm": ("mhpo.vl.tiny", "build the tiny offline VLM (LLaVA, char processor, SFT warm start on a visual task)"),
+    "launch": ("mhpo.launch", "run a training launcher sized to the job: processes = GPUs, a free port, threads per rank"),
+    "prefetch": ("mhpo.prefetch", "download every model, dataset and benchmark of a workflow config into the site's cache"),
     "train": ("mhpo.train", "train one objective with TRL's GRPOTrainer (config, objective, seed)"),
     "evaluate": ("benchmarks.evaluate", "evaluate a model or checkpoint on registered benchmarks"),
     "lm-eval-tasks": ("benchmarks.lm_eval_tasks", "write lm-eval task YAMLs for every registered benchmark"),

@@ -250,6 +250,9 @@ class Plan:
                 raise ConfigError(f"{where}.evaluation.benchmarks: {wrong} are {'text' if track == 'vl' else 'VL'} "
                                   f"benchmarks but model {model!r} is a {track} model (its recipe "
                                   f"{'sets' if track == 'vl' else 'does not set'} data.image_field)")
+            if kind == "train":
+                _check_training_data(rec, where)
+                _check_prompt_format(model, self.models[model], rec, benches, where)
             seeds = exp.get("seeds")
             if kind == "model":
                 seeds = sorted(int(s) for s in exp["checkpoints"])
@@ -319,7 +322,7 @@ class Plan:
                                   "another study; give the study its own model labels (they name its output paths)")
             self.studies[name] = sub
 
-    def _owner(self, model: str) -> "Plan":
+    def _owner(self, model: str) -> Plan:
         """The plan (this one or a study's) whose experiments use model label ``model``."""
         if model in self.models:
             return self
@@ -479,10 +482,13 @@ class Plan:
             out.append(str(rec))
         return out
 
-    def train_command(self, model: str, label: str, seed, out: str) -> str:
-        """The shell-quoted ``mhpo-bench train`` command of one run (writes ``out``, a ``.../final`` dir)."""
+    def train_command(self, model: str, label: str, seed, out: str, gpus: int | None = None,
+                      threads: int | None = None) -> str:
+        """The shell-quoted ``mhpo-bench train`` command of one run (writes ``out``, a ``.../final`` dir). An
+        ``accelerate launch`` launcher is wrapped in ``mhpo-bench launch`` (mhpo.launch): processes = the job's
+        ``gpus``, a free port, ``threads`` split over the ranks."""
         if self._owner(model) is not self:
-            return self._owner(model).train_command(model, label, seed, out)
+            return self._owner(model).train_command(model, label, seed, out, gpus, threads)
         run = self.run(model, label, seed)
         if run.kind != "train":
             raise ConfigError(f"{run.where}: {model}/{label} is evaluated from existing checkpoints, not trained")
@@ -497,6 +503,11 @@ class Plan:
             overrides["model.trust_remote_code"] = True
         for k, v in overrides.items():
             argv += ["--set", f"{k}={_yaml_scalar(v)}"]
+        if argv[:2] == ["accelerate", "launch"]:
+            gpus = self.resources["train"]["gpu"] if gpus is None else gpus
+            wrap = ["mhpo-bench", "launch", "--gpus", str(int(gpus))]
+            wrap += ["--threads", str(int(threads))] if threads else []
+            argv = wrap + ["--"] + argv
         return shlex.join(argv)
 
     def tiny_command(self, model: str, out: str) -> str:
@@ -676,6 +687,56 @@ def _load_recipe(recipe: str, overrides: dict, where: str) -> dict:
     return _RECIPES[key]
 
 
+def _check_training_data(rec: dict, where: str) -> None:
+    """A recipe's data fields exist in its data, when the data are on this machine (a local file or directory, or
+    a Hub id in the HF cache): a wrong field name fails at planning, naming the fields that exist (mhpo.data)."""
+    from mhpo import data
+
+    key = json.dumps(rec["data"], sort_keys=True, default=str)
+    if key not in _DATA_CHECKED:  # once per distinct data section: 54 paper runs share 2
+        try:
+            data.check_fields(rec["data"])
+            _DATA_CHECKED[key] = None
+        except data.DataError as e:
+            _DATA_CHECKED[key] = str(e)
+    if _DATA_CHECKED[key]:
+        raise ConfigError(f"{where}.recipe ({rec['name']}): {_DATA_CHECKED[key]}")
+
+
+_DATA_CHECKED: dict[str, str | None] = {}
+
+
+def _chat_template(bench: dict) -> bool | None:
+    """Whether evaluation wraps benchmark ``bench``'s prompt in the model's chat template (its registry entry)."""
+    try:
+        if bench.get("track") == "vl":
+            from benchmarks import vl
+
+            return bool(vl.get(bench["name"]).chat_template)
+        import benchmarks as bm
+
+        return bool(bm.get(bench["name"]).chat_template)
+    except Exception:  # evaluation package missing or unknown name: reported by _benchmarks / the job
+        return None
+
+
+def _check_prompt_format(model: str, entry: dict, rec: dict, benches: list[dict], where: str) -> None:
+    """Train and evaluate one model on the same prompt format: recipe ``data.prompt_format: chat`` iff every
+    benchmark of the model is evaluated with the chat template (registry ``chat_template``). Tiny models are
+    exempt: their character tokenizer has no chat template, so evaluation falls back to plain text."""
+    if entry["tiny_model"]:
+        return
+    fmt = rec["data"]["prompt_format"]
+    for b in benches:
+        ct = _chat_template(b)
+        if ct is not None and ct != (fmt == "chat"):
+            raise ConfigError(
+                f"{where}: model {model!r} trains on {fmt!r} prompts (recipe {rec['name']}: data.prompt_format) but "
+                f"benchmark {b['name']!r} is evaluated {'with' if ct else 'without'} the chat template (registry "
+                f"chat_template: {str(ct).lower()}); train and evaluate on the same format: set "
+                f"data.prompt_format: {'chat' if ct else 'plain'} (recipe or `set`)")
+
+
 def _yaml_scalar(v) -> str:
     if isinstance(v, str):
         return v
@@ -712,6 +773,24 @@ def load(source, overrides: dict | None = None, workdir: str | os.PathLike = "."
         raw.update(overrides)
     cfg = validate_schema(raw)
     return cfg, Plan(cfg, workdir)
+
+
+SITE_ENV = {"hf_home": "HF_HOME", "cache_dir": "MHPO_CACHE_DIR", "benchmark_dir": "MHPO_BENCHMARK_DIR"}
+
+
+def apply_site(raw: dict | None) -> dict[str, str]:
+    """Export the config's ``site`` cache paths (the site layer) into this process's environment, so that the
+    planner, `mhpo-bench prefetch` and every job submitted from here (sbatch --export=ALL) use the site's caches.
+    Call before anything imports huggingface_hub (it reads HF_HOME once). Returns what was set."""
+    site = (raw or {}).get("site") or {}
+    if not isinstance(site, dict):
+        raise ConfigError("site: must be a mapping (hf_home, cache_dir, benchmark_dir)")
+    out = {}
+    for key, var in SITE_ENV.items():
+        if site.get(key):
+            out[var] = str(Path(os.path.expandvars(site[key])).expanduser().resolve())
+    os.environ.update(out)
+    return out
 
 
 # ---------------------------------------------------------------------------------------------- CLI

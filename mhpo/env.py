@@ -33,3 +33,20 @@ def setup(cache_dir: str | os.PathLike | None = None) -> Path:
         os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     return root
+
+
+def hf_hub_cache() -> Path:
+    """Where Hub models and datasets are read from (and ``mhpo-bench prefetch`` writes): ``$HF_HUB_CACHE``, else
+    ``$HF_HOME/hub``, as huggingface_hub resolves them. A site's shared cache is used by exporting ``HF_HOME`` (or
+    ``HF_HUB_CACHE``) before the run, or by the workflow's ``site.hf_home`` (docs/workflow.md, "Site layer")."""
+    if os.environ.get("HF_HUB_CACHE"):
+        return Path(os.environ["HF_HUB_CACHE"]).expanduser()
+    return Path(os.environ.get("HF_HOME") or setup() / "hf").expanduser() / "hub"
+
+
+def describe_caches() -> str:
+    """One line naming the caches this process (and the jobs it starts) use; printed by the Snakefile."""
+    return (f"mhpo-bench caches: HF_HOME={os.environ.get('HF_HOME', '')} (hub: {hf_hub_cache()}), "
+            f"MHPO_CACHE_DIR={os.environ.get('MHPO_CACHE_DIR', setup())}, "
+            f"MHPO_BENCHMARK_DIR={os.environ.get('MHPO_BENCHMARK_DIR', '(default)')}, "
+            f"offline={os.environ.get('HF_HUB_OFFLINE') == '1'}")

@@ -45,11 +45,12 @@ SCHEMA: dict[str, dict[str, tuple[tuple, Any]]] = {
     },
     "data": {
         "task": (_OPT_STR, None),               # a mhpo.tasks name (offline synthetic task) ...
-        "hf_dataset": (_OPT_STR, None),         # ... or a Hugging Face dataset id / local path
+        "hf_dataset": (_OPT_STR, None),         # ... or a Hub id, a local dataset dir or .parquet/.jsonl file (mhpo.data)
         "hf_config": (_OPT_STR, None),
         "split": ((str,), "train"),
-        "problem_field": ((str,), "problem"),
-        "answer_field": ((str,), "answer"),
+        "problem_field": ((str,), "problem"),  # text or chat messages [{role, content}]; dotted for nested fields
+        "answer_field": ((str,), "answer"),    # dotted for nested fields, e.g. reward_model.ground_truth
+        "strip_text": ((list,), []),           # literal strings removed from each problem (a dataset's own instruction)
         "n_train": (_OPT_INT, None),            # rows to keep (None: all)
         "prompt_format": ((str,), "plain"),    # plain (raw text) | chat (conversational, chat template)
         "system_prompt": (_OPT_STR, None),
@@ -243,6 +244,8 @@ def _check(r: dict, source: str) -> None:
         if get(r, dotted) not in allowed:
             bad(dotted, f"must be one of {', '.join(allowed)}; got {get(r, dotted)!r}")
     d, ro, o = r["data"], r["rollout"], r["optim"]
+    if not all(isinstance(x, str) and x for x in d["strip_text"]):
+        bad("data.strip_text", f"must be a list of non-empty strings; got {d['strip_text']!r}")
     if (d["task"] is None) == (d["hf_dataset"] is None):
         bad("data.task", "or 'data.hf_dataset' must be set (exactly one of them)")
     for key in ("group_size", "prompts_per_rollout", "updates_per_rollout", "micro_batch_size", "max_completion_length"):

@@ -232,8 +232,11 @@ def is_vl(rec: dict) -> bool:
 
 def dataset(rec: dict):
     """Training rows with columns ``prompt`` (text, or a chat for ``prompt_format: chat``), ``answer``, ``id``;
-    VL recipes add ``image`` (PIL) plus ``answer_type`` and ``choices`` for the VL reward (TRL's VLM format)."""
-    from datasets import Dataset, load_dataset
+    VL recipes add ``image`` (PIL) plus ``answer_type`` and ``choices`` for the VL reward (TRL's VLM format).
+    Dataset layouts (chat-message prompts, nested answer fields, local files, Hub ids): mhpo.data."""
+    from datasets import Dataset
+
+    from mhpo import data
 
     d = rec["data"]
     if is_vl(rec):
@@ -243,29 +246,15 @@ def dataset(rec: dict):
 
         rows = tasks.load(d["task"], "train", n=d["n_train"], seed=0)
     else:
-        ds = load_dataset(d["hf_dataset"], d["hf_config"], split=d["split"])
-        if d["n_train"]:
-            ds = ds.select(range(min(d["n_train"], len(ds))))
-        for field in (d["problem_field"], d["answer_field"]):
-            if field not in ds.column_names:
-                raise ValueError(f"data.hf_dataset {d['hf_dataset']!r} has no column {field!r} (columns: "
-                                 f"{ds.column_names}); set data.problem_field / data.answer_field")
-        rows = [{"id": str(i), "problem": r[d["problem_field"]], "answer": str(r[d["answer_field"]])}
-                for i, r in enumerate(ds)]
-    out = []
-    for r in rows:
-        text = r["problem"] + (f"\n{d['instruction']}" if d["instruction"] else "")
-        if d["prompt_format"] == "chat":
-            prompt = ([{"role": "system", "content": d["system_prompt"]}] if d["system_prompt"] else [])
-            prompt = prompt + [{"role": "user", "content": text}]
-        else:
-            prompt = text
-        out.append({"prompt": prompt, "answer": r["answer"], "id": r["id"]})
-    return Dataset.from_list(out)
+        rows = data.text_rows(d)
+    return Dataset.from_list([{"prompt": data.prompt(r["problem"], d), "answer": r["answer"], "id": r["id"]}
+                              for r in rows])
 
 
 def _vl_dataset(rec: dict):
-    from datasets import Dataset, load_dataset
+    from datasets import Dataset
+
+    from mhpo import data
 
     d = rec["data"]
     if d["task"]:
@@ -273,27 +262,13 @@ def _vl_dataset(rec: dict):
 
         rows = vl_tasks.load(d["task"], "train", n=d["n_train"], seed=0)
     else:
-        ds = load_dataset(d["hf_dataset"], d["hf_config"], split=d["split"])
-        if d["n_train"]:
-            ds = ds.select(range(min(d["n_train"], len(ds))))
-        for field in (d["problem_field"], d["answer_field"], d["image_field"]):
-            if field not in ds.column_names:
-                raise ValueError(f"data.hf_dataset {d['hf_dataset']!r} has no column {field!r} (columns: "
-                                 f"{ds.column_names}); set data.problem_field / data.answer_field / data.image_field")
-        rows = []
-        for i, r in enumerate(ds):
-            img = r[d["image_field"]]
-            img = img[0] if isinstance(img, list) and img else img  # Geometry3K: a list with one figure
-            if img is None or img == []:
-                raise ValueError(f"data.hf_dataset {d['hf_dataset']!r} row {i}: column {d['image_field']!r} has no image")
-            rows.append({"id": str(i), "problem": r[d["problem_field"]], "answer": str(r[d["answer_field"]]),
-                         "image": img, "choices": None, "answer_type": "free_form"})
+        rows = data.vl_rows(d)
     out = []
     for r in rows:
         # the processor inserts the image tokens: drop inline "<image>" markers (Geometry3K)
-        text = str(r["problem"]).replace("<image>", "").strip() + (f"\n{d['instruction']}" if d["instruction"] else "")
-        prompt = ([{"role": "system", "content": d["system_prompt"]}] if d["system_prompt"] else [])
-        out.append({"prompt": prompt + [{"role": "user", "content": text}], "image": r["image"],
+        prob = r["problem"]
+        prob = prob.replace("<image>", "").strip() if isinstance(prob, str) else prob
+        out.append({"prompt": data.prompt(prob, {**d, "prompt_format": "chat"}), "image": r["image"],
                     "answer": r["answer"], "answer_type": r["answer_type"], "choices": r["choices"] or [],
                     "id": r["id"]})
     return Dataset.from_list(out)

@@ -59,7 +59,9 @@ def test_paper_config_plans_paper_matrix():
     assert plan.eval_job("qwen3-4b-base", "grpo", 1, "final").evaluation["sampling"]["max_tokens"] == 4096
     assert plan.resources["train"]["gpu"] >= 1 and plan.resources["evaluate"]["gpu"] >= 1
     cmd = shlex.split(plan.train_command("qwen2.5-7b-instruct", "mhpo", 0, "results/runs/x/final"))
-    assert cmd[:2] == ["accelerate", "launch"] and "train" in cmd
+    # the accelerate launcher runs under `mhpo-bench launch`: processes = the job's GPUs (mhpo.launch)
+    assert cmd[:4] == ["mhpo-bench", "launch", "--gpus", str(plan.resources["train"]["gpu"])] and "train" in cmd
+    assert cmd[cmd.index("--") + 1:][:2] == ["accelerate", "launch"]
 
 
 SHIPPED = sorted(p.name for p in CONFIGS.glob("*.yaml"))

@@ -256,6 +256,16 @@ scratch_copy() {
 	fi
 }
 
+# The shipped site layer (workflow/profiles/site) filled in for this cluster: its partition and account, no GPU
+# type (this node has none), and the cache paths: HF_HOME a fresh dir, the other caches as exported here.
+site_layer() {
+	local template="$1" dir="$2" hf="$3"
+	mkdir -p "$dir" "$hf"
+	sed -e "s|CHANGE_ME_partition|$PARTITION|" -e "s|CHANGE_ME_account|$ACCOUNT|" -e '/gpu_model:/d' \
+		-e "s|^  - \"site=.*|  - \"site={hf_home: $hf, cache_dir: ${MHPO_CACHE_DIR}${MHPO_BENCHMARK_DIR:+, benchmark_dir: $MHPO_BENCHMARK_DIR}}\"|" \
+		"$template" >"$dir/config.yaml"
+	if grep -v '^ *#' "$dir/config.yaml" | grep -q CHANGE_ME; then die "site layer: unfilled CHANGE_ME in $dir/config.yaml"; fi
+}
 project_workflow() {
 	local profile t rc=0 CI_CONFIG=""
 	if ! profile="$(find_profile)" || ! [[ -f "$WF_REPO/workflow/Snakefile" || -f "$WF_REPO/Snakefile" ]]; then
@@ -279,11 +289,18 @@ project_workflow() {
 	[[ -f "$WF_REPO/workflow/config/default.yaml" ]] && CI_CONFIG=workflow/config/default.yaml
 	scratch_copy "$WORK/wf-slurm" || die "scratch copy of $WF_REPO failed"
 	scratch_copy "$WORK/wf-local" || die "scratch copy of $WF_REPO failed"
-	# The only site-specific values the slurm profile leaves open: partition, account,
-	# GPUs (this node has none). SLURM_CI_OVERRIDES replaces them (whitespace-split).
+	# The site-specific values the slurm profile leaves open come from the site layer a cluster fills in
+	# (workflow/profiles/site): partition, account, time, GPU type (none on this node) and the cache paths.
+	# SLURM_CI_OVERRIDES replaces it (whitespace-split).
 	local -a overrides
+	local site_hf=""
 	if [[ -n "${SLURM_CI_OVERRIDES:-}" ]]; then
 		read -r -a overrides <<<"$SLURM_CI_OVERRIDES"
+	elif [[ -f "$WF_REPO/workflow/profiles/site/config.yaml" ]]; then
+		site_hf="$WORK/site-hf"
+		site_layer "$WF_REPO/workflow/profiles/site/config.yaml" "$WORK/site" "$site_hf"
+		# keep the logs of successful jobs too (the plugin deletes them): they are checked below
+		overrides=(--profile "$WORK/site" --slurm-keep-successful-logs)
 	else
 		overrides=(--default-resources "slurm_partition=$PARTITION" "slurm_account=$ACCOUNT" "gpu=0")
 	fi
@@ -306,6 +323,14 @@ project_workflow() {
 	done
 	log "workflow via Slurm done in $(secs "$t") s: $nsub jobs submitted with sbatch, $njobs allocated by slurmctld"
 	[[ "$njobs" -gt 0 && "$njobs" == "$nsub" ]] || die "expected every submitted job to be allocated by slurmctld"
+	if [[ -n "$site_hf" ]]; then
+		# Every job ran with the site layer's caches: each Slurm job log names the caches it used (Snakefile).
+		local nlogs nsite
+		nlogs="$(find "$WORK/wf-slurm/.snakemake/slurm_logs" -name '*.log' | wc -l)"
+		nsite="$(grep -rl "HF_HOME=$site_hf " "$WORK/wf-slurm/.snakemake/slurm_logs" | wc -l)"
+		log "site layer: $nsite of $nlogs Slurm job logs show HF_HOME=$site_hf"
+		[[ "$nlogs" -gt 0 && "$nsite" == "$nlogs" ]] || die "the site layer's HF_HOME did not reach every job"
+	fi
 
 	local local_tables="$WORK/wf-local/results/tables"
 	if [[ -n "${SLURM_CI_LOCAL_TABLES:-}" ]]; then

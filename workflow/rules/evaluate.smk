@@ -17,6 +17,8 @@ rule evaluate:
         mem_mb=res("evaluate", "mem_mb"),
         runtime=res("evaluate", "runtime"),
         gpu=res("evaluate", "gpu"),
+        nodes=1,
+        cpus_per_task=res("evaluate", "threads"),
     conda:
         "../../envs/evaluate.yaml"
     shell:

@@ -27,12 +27,19 @@ rule train:
     log:
         f"{_esc(LOGS)}/train/{{model}}/{{objective}}/seed{{seed}}.log",
     params:
-        cmd=lambda wc, output: PLAN.train_command(wc.model, wc.objective, wc.seed, output[0]),
+        # processes follow the job's GPUs (--set-resources train:gpu=4 included), threads its CPUs: mhpo.launch
+        cmd=lambda wc, output, threads, resources: PLAN.train_command(
+            wc.model, wc.objective, wc.seed, output[0], gpus=resources.gpu, threads=threads
+        ),
     threads: res("train", "threads")
     resources:
         mem_mb=res("train", "mem_mb"),
         runtime=res("train", "runtime"),
         gpu=res("train", "gpu"),
+        # one node for all the job's GPUs (the Slurm plugin's --gpus=N is a job total), and the CPUs asked of
+        # Slurm from the config, not from `threads`, which Snakemake caps by the submitting host's --cores
+        nodes=1,
+        cpus_per_task=res("train", "threads"),
     conda:
         "../../envs/train.yaml"
     shell:
