@@ -527,6 +527,32 @@ def _mean(c: Cell) -> float:
     return float(c.scores.mean()) if c.scores is not None and c.scores.size else float(c.summary["metrics"]["avg@k"]["mean"])
 
 
+# ------------------------------------------------------------------------------------------ code identity
+def check_same_code(cells: list[Cell], runs_dirs: list[Path]) -> None:
+    """Refuse to put runs of different code under one label: the training manifests' ``code_hash`` (objective,
+    contract, trainer) and the evaluation summaries' ``code_hash`` must each be the same for every seed of a
+    (model, label). Runs written before code hashes were recorded carry none and are not compared."""
+    seen: dict[tuple[str, str, str], dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+    for c in cells:
+        h = c.summary.get("code_hash")
+        if h and c.checkpoint in (FINAL, BASE):
+            seen[(c.model, c.label, "evaluation")][h].append(f"seed{c.seed}/{c.checkpoint}/{c.benchmark}")
+    for model, label in {(c.model, c.label) for c in cells if c.label != BASE}:
+        for seed in sorted({c.seed for c in cells if (c.model, c.label) == (model, label)}):
+            for d in runs_dirs:
+                man = d / model / label / f"seed{seed}" / "manifest.json"
+                if man.is_file():
+                    h = json.loads(man.read_text(encoding="utf-8")).get("code_hash")
+                    if h:
+                        seen[(model, label, "training")][h].append(f"seed{seed}")
+                    break
+    for (model, label, stage), hashes in sorted(seen.items()):
+        if len(hashes) > 1:
+            which = "; ".join(f"{h}: {', '.join(v)}" for h, v in sorted(hashes.items()))
+            raise ValueError(f"{model}/{label}: its {stage} runs come from different code ({which}); rerun the stale "
+                             "ones (snakemake reruns jobs whose code changed) or give them different labels")
+
+
 # ------------------------------------------------------------------------------------------ entry point
 def aggregate(runs_dirs: list[Path], evals_dir: Path, out: Path, experiments: list[str] | None = None,
               reference_dirs: list[Path] | None = None, figures: bool = True, n_boot: int = N_BOOT) -> dict:
@@ -541,6 +567,7 @@ def aggregate(runs_dirs: list[Path], evals_dir: Path, out: Path, experiments: li
             exp.add((m, l))
     t0 = time.perf_counter()
     cells = discover_evals(evals_dir, exp)
+    check_same_code(cells, runs_dirs)
     metrics = read_metrics(runs_dirs, exp)
     refs = load_references(reference_dirs or [out / "reference", REPO_ROOT / "results" / "reference"])
     data = main_table(cells, refs, n_boot)

@@ -174,6 +174,7 @@ class Plan:
         self.skipped_benchmarks: list[str] = []
         self.missing_data: list[str] = []  # planned with evaluation.require_data: false, data not found yet
         self.studies: dict[str, Plan] = {}
+        self.code_hashes: dict[tuple[str, str, int], str] = {}  # training runs: mhpo.codehash.train_hash
         self._build()
         self._build_studies()
 
@@ -271,6 +272,8 @@ class Plan:
                           study=self.study)
                 run.checkpoints, run.max_steps = self._intermediate(run, rec, where)
                 self.runs[(model, label, seed)] = run
+                if kind == "train":
+                    self.code_hashes[(model, label, seed)] = _train_code_hash(objective, params, rec)
                 self._add_evals(run)
         for j, name in enumerate(cfg.get("report", {}).get("atlas_objectives") or []):
             problem = _check_objective(name, {})
@@ -549,6 +552,25 @@ class Plan:
         keys = {(j.model, j.label) for j in self.eval_jobs(track)}
         return [f"{m}/{l}" for m, l in sorted(keys)]
 
+    # ------------------------------------------------------------------ code hashes (rule params)
+    def train_code(self, model: str, label: str, seed) -> str:
+        """Hash of the code and resolved recipe a training run depends on (``mhpo.codehash``): a rule param,
+        so that Snakemake reruns the run when its objective, the trainer, the recipe or the package change."""
+        if self._owner(model) is not self:
+            return self._owner(model).train_code(model, label, seed)
+        return self.code_hashes[(model, label, int(seed))]
+
+    def eval_code(self, model: str) -> str:
+        """Hash of the evaluation code (text or VL) behind an evaluate job of ``model``."""
+        from mhpo import codehash
+
+        return codehash.eval_hash(vl=self._owner(model).models[model]["track"] == "vl")
+
+    def aggregate_code(self, vl: bool = False) -> str:
+        from mhpo import codehash
+
+        return codehash.aggregate_hash(vl=vl)
+
     def extra_runs_dirs(self) -> list[str]:
         dirs = []
         for r in self.runs.values():
@@ -591,6 +613,16 @@ def _objective_sources_fingerprint() -> str:
 
 
 _CHECKED: dict[str, list | None] = {}
+
+
+def _train_code_hash(objective: str, params: dict, rec: dict) -> str:
+    """mhpo.codehash.train_hash of one run: the recipe without other objectives' ``objective_params`` (so that
+    tuning one objective in a shared recipe reruns only that objective), plus this run's parameters."""
+    from mhpo import codehash
+
+    recipe = {k: v for k, v in rec.items() if k != "objective_params"}
+    own = {**(rec.get("objective_params") or {}).get(objective, {}), **params}
+    return codehash.train_hash(objective, {"recipe": recipe, "params": own})
 
 
 def _check_objective(name: str, params: dict) -> tuple[str, str] | None:
