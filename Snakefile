@@ -7,6 +7,8 @@
 # All logic lives in the mhpo package (mhpo.config plans the jobs; rules call the `mhpo-bench` CLI).
 # See docs/workflow.md.
 
+from pathlib import Path
+
 from snakemake.utils import min_version, validate
 from snakemake.exceptions import WorkflowError
 
@@ -23,8 +25,11 @@ if not workflow.overwrite_configfiles:
 
 from mhpo import config as mcfg
 
+# The config's name (its file's stem) names the default results_dir of a regeneration config (Flow 2).
+_name = Path(workflow.overwrite_configfiles[-1]).stem if workflow.overwrite_configfiles else None
 try:
-    _cfg, PLAN = mcfg.load(config)
+    mcfg.prepare(config, _name)  # in place: YAML int checkpoint keys as strings, Flow 2's results_dir
+    _cfg, PLAN = mcfg.load(config, name=_name)
 except mcfg.ConfigError as e:
     raise WorkflowError(f"invalid workflow config: {e}") from None
 validate(config, "workflow/schemas/config.schema.yaml")

@@ -261,13 +261,17 @@ class Plan:
                 if kind == "train":
                     path = self.run_dir(model, label, seed)
                 elif kind == "runs":
-                    path = f"{exp['from_runs'].rstrip('/')}/{model}/{label}/seed{seed}"
+                    source = exp.get("from_label") or objective or label
+                    path = f"{exp['from_runs'].rstrip('/')}/{model}/{source}/seed{seed}"
                     if not (self.workdir / path / FINAL).is_dir():
-                        raise ConfigError(f"{where}.from_runs: no finished run at {path} (missing {FINAL}/)")
+                        raise ConfigError(f"{where}.from_runs: no finished run at {path} (missing {FINAL}/); the "
+                                          "directory read is FROM_RUNS/{model}/{from_label or objective or label}/seed{seed}")
+                    self._check_not_own_output(path, f"{where}.from_runs")
                 else:
                     path = exp["checkpoints"][str(seed)]
                     if not (self.workdir / path).exists() and not _looks_like_hub_id(path):
                         raise ConfigError(f"{where}.checkpoints.{seed}: {path!r} does not exist")
+                    self._check_not_own_output(path, f"{where}.checkpoints.{seed}")
                 run = Run(model, label, seed, objective, params, recipe, overrides, evaluation, kind, path, where,
                           study=self.study)
                 run.checkpoints, run.max_steps = self._intermediate(run, rec, where)
@@ -287,6 +291,15 @@ class Plan:
                 job = EvalJob(model, BASE_LABEL, seed, BASE_CHECKPOINT, entry["base"], 0,
                               ev["resolved_benchmarks"], ev, inputs)
                 self.evals[job.key] = job
+
+    def _check_not_own_output(self, path: str, where: str) -> None:
+        """Existing runs are read from outside this config's results_dir: evaluating them in place would write
+        evaluations and tables over those of the run that made them (Flow 2 writes into its own results_dir)."""
+        p, runs = (self.workdir / path).resolve(), (self.workdir / self.runs_dir).resolve()
+        if p == runs or runs in p.parents:
+            raise ConfigError(f"{where}: {path!r} is inside this config's own results_dir ({self.results_dir!r}); "
+                              "regenerating there would overwrite that run's evaluations and tables. Leave "
+                              "`results_dir` out (default results/<config name>) or set a new one")
 
     def _build_studies(self) -> None:
         """Plan each ``studies`` config (validated like a main config) under this plan's results_dir."""
@@ -726,8 +739,10 @@ def _looks_like_hub_id(path: str) -> bool:
     return bool(re.fullmatch(r"[A-Za-z0-9][\w.\-]*/[\w.\-]+", path)) and not path.startswith((".", "/"))
 
 
-def load(source, overrides: dict | None = None, workdir: str | os.PathLike = ".") -> tuple[dict, Plan]:
-    """Read (path or dict), validate, and plan. Raises :class:`ConfigError`."""
+def load(source, overrides: dict | None = None, workdir: str | os.PathLike = ".",
+         name: str | None = None) -> tuple[dict, Plan]:
+    """Read (path or dict), validate, and plan. Raises :class:`ConfigError`. ``name``: the config's name (default:
+    its file name without extension), used for the default ``results_dir`` of a regeneration config."""
     if isinstance(source, (str, os.PathLike)):
         try:
             with open(source, encoding="utf-8") as fh:
@@ -742,8 +757,28 @@ def load(source, overrides: dict | None = None, workdir: str | os.PathLike = "."
         raise ConfigError("<config>: must be a mapping")
     if overrides:
         raw.update(overrides)
+    name = name or (Path(source).stem if isinstance(source, (str, os.PathLike)) else None)
+    prepare(raw, name)
     cfg = validate_schema(raw)
     return cfg, Plan(cfg, workdir)
+
+
+def prepare(raw: dict, name: str | None = None) -> dict:
+    """In place, before schema validation: ``checkpoints`` keys as strings (YAML reads ``{0: path}`` with an
+    int key), and the default ``results_dir`` of a config that only evaluates existing runs or checkpoints
+    (Flow 2): ``results/<config name>``, so that regenerating tables never writes over another run's files."""
+    for exp in [raw.get("defaults")] + list(raw.get("experiments") or []):
+        if isinstance(exp, dict) and isinstance(exp.get("checkpoints"), dict):
+            exp["checkpoints"] = {str(k): v for k, v in exp["checkpoints"].items()}
+    if "results_dir" not in raw and _evaluates_only(raw):
+        raw["results_dir"] = f"results/{name or 'regenerated'}"
+    return raw
+
+
+def _evaluates_only(raw: dict) -> bool:
+    defaults = raw.get("defaults") if isinstance(raw.get("defaults"), dict) else {}
+    exps = [e for e in raw.get("experiments") or [] if isinstance(e, dict)]
+    return bool(exps) and all(any(k in e or k in defaults for k in ("from_runs", "checkpoints")) for e in exps)
 
 
 # ---------------------------------------------------------------------------------------------- CLI

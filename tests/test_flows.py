@@ -111,3 +111,77 @@ def test_editing_an_objective_reruns_exactly_its_jobs(tmp_path):
     p = smk(wf, "-n", "--cores", "1", "--configfile", "flow3.yaml")
     jobs = planned(p.stdout + p.stderr)
     assert sum(j.startswith("train:") for j in jobs) == 6 and not any("objective=base" in j for j in jobs)
+
+
+# ------------------------------------------------------------------------------- Flow 2: the documented configs
+def doc_configs() -> list[tuple[str, str, str]]:
+    """(document, config name, YAML text) of every workflow config in README.md and docs/workflow.md."""
+    out = []
+    for doc in ("README.md", "docs/workflow.md"):
+        for i, block in enumerate(re.findall(r"```yaml\n(.*?)```", (ROOT / doc).read_text(), re.S)):
+            if re.search(r"^experiments:", block, re.M):
+                m = re.match(r"# ([\w.-]+)\.yaml", block)
+                out.append((doc, m.group(1) if m else f"config{i}", block))
+    return out
+
+
+def provide_existing(wf: Path, cfg: dict, bench_dir: Path) -> None:
+    """Create what a documented config points at: runs, checkpoints, benchmark data files."""
+    import benchmarks
+
+    defaults = cfg.get("defaults") or {}
+    for exp in cfg["experiments"]:
+        e = {**defaults, **exp}
+        if "from_runs" in e:
+            src = e.get("from_label") or e.get("objective") or e.get("label")
+            for s in e["seeds"]:
+                (wf / e["from_runs"] / e["model"] / src / f"seed{s}" / "final").mkdir(parents=True, exist_ok=True)
+        for path in (e.get("checkpoints") or {}).values():
+            (wf / path).mkdir(parents=True, exist_ok=True)
+        for b in e.get("evaluation", {}).get("benchmarks", []):
+            name = b if isinstance(b, str) else b["name"]
+            if name in benchmarks.available() and benchmarks.get(name).file:
+                f = bench_dir / benchmarks.get(name).file
+                f.parent.mkdir(parents=True, exist_ok=True)
+                f.write_text('{"problem": "1+1", "answer": "2"}\n')
+
+
+@pytest.mark.parametrize("doc, name, text", doc_configs(), ids=[f"{d}:{n}" for d, n, _ in doc_configs()])
+def test_documented_configs_plan_verbatim(tmp_path, doc, name, text):
+    wf = scratch_repo(tmp_path)
+    (wf / f"{name}.yaml").write_text(text)  # verbatim
+    cfg = yaml.safe_load(text)
+    provide_existing(wf, cfg, tmp_path / "bench")
+    p = smk(wf, "-n", "--cores", "all", "--configfile", f"{name}.yaml", MHPO_BENCHMARK_DIR=str(tmp_path / "bench"))
+    out = p.stdout + p.stderr
+    assert p.returncode == 0, out[-3000:]
+    jobs = {j.split(":")[0] for j in planned(out)}
+    defaults = cfg.get("defaults") or {}
+    if all("from_runs" in e or "checkpoints" in e or "from_runs" in defaults for e in cfg["experiments"]):
+        assert jobs == {"evaluate", "aggregate", "all"}, jobs  # Flow 2: no training, no atlas
+        assert f"results/{name}/tables/main.md" in out and "results/tables/main.md" not in out
+
+
+def test_regeneration_never_writes_into_the_runs_it_reads(tmp_path):
+    wf = scratch_repo(tmp_path)
+    (wf / "results/runs/tiny/mhpo/seed0/final").mkdir(parents=True)
+    cfg = {"results_dir": "results", "models": {"tiny": {"evaluate_base": False}},
+           "defaults": {"evaluation": {"benchmarks": ["synth_arith"]}},
+           "experiments": [{"model": "tiny", "objective": "mhpo", "from_runs": "results/runs", "seeds": [0]}]}
+    (wf / "again.yaml").write_text(yaml.safe_dump(cfg))
+    p = smk(wf, "-n", "--cores", "all", "--configfile", "again.yaml")
+    assert p.returncode != 0 and "inside this config's own results_dir" in p.stdout + p.stderr
+    # a new label reads the objective's directory; int checkpoint keys are fine
+    del cfg["results_dir"]
+    cfg["experiments"] = [{"model": "tiny", "objective": "mhpo", "label": "mhpo-again", "from_runs": "results/runs",
+                           "seeds": [0]},
+                          {"model": "tiny", "label": "ck", "checkpoints": {0: "results/runs/tiny/mhpo/seed0/final"}}]
+    (wf / "again.yaml").write_text(yaml.safe_dump(cfg))
+    p = smk(wf, "-n", "--cores", "all", "--configfile", "again.yaml")
+    out = p.stdout + p.stderr
+    assert p.returncode == 0, out[-3000:]
+    assert sorted(planned(out)) == ["aggregate:", "all:", "evaluate:model=tiny, objective=ck, seed=0, checkpoint=final",
+                                    "evaluate:model=tiny, objective=mhpo-again, seed=0, checkpoint=final"]
+    assert "results/again/evals/tiny/mhpo-again/seed0/final/.done" in out
+    assert "--model results/runs/tiny/mhpo/seed0/final" in smk(wf, "-n", "-p", "--cores", "all", "--configfile",
+                                                                "again.yaml").stdout

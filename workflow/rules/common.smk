@@ -53,7 +53,8 @@ def aggregate_outputs():
 
 
 def atlas_outputs():
-    if not PLAN.cfg["report"]["atlas"]:
+    """Only with training: a config that only evaluates existing runs (Flow 2) runs evaluation and aggregation."""
+    if not PLAN.cfg["report"]["atlas"] or not PLAN.train_runs():
         return []
     return [f"{RD}/figures/gradient_atlas.{x}" for x in ("png", "pdf")]
 
