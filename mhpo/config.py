@@ -109,7 +109,8 @@ def validate_schema(cfg: dict) -> dict:
         if e.validator == "additionalProperties":
             m = re.search(r"\('(.+)' was unexpected\)|\((.+) were unexpected\)", msg)
             if m:
-                msg = f"unknown key {(m.group(1) or m.group(2))!r}"
+                known = sorted((e.schema.get("properties") or {}).keys()) if isinstance(e.schema, dict) else []
+                msg = f"unknown key {(m.group(1) or m.group(2))!r}" + (f"; known keys: {', '.join(known)}" if known else "")
         elif e.validator == "pattern":
             msg = f"{e.instance!r} is not a valid label (no '/', control characters, or leading '.'/'-')"
         raise ConfigError(f"{_where(e.absolute_path)}: {msg}")
@@ -223,15 +224,22 @@ class Plan:
             params = exp.get("params", {}) or {}
             recipe = exp.get("recipe")
             overrides = exp.get("set", {}) or {}
+            if model not in model_cfgs:
+                raise ConfigError(f"{where}.model: undefined model {model!r}; defined under `models`: "
+                                  f"{', '.join(sorted(model_cfgs)) or '(none)'} (add it there, e.g. "
+                                  f"`{model}: {{base: PATH_OR_HUB_ID}}`)")
             if kind == "train":
                 if not objective:
                     raise ConfigError(f"{where}.objective: required to train (or give `from_runs`/`checkpoints`)")
-                problem = _check_objective(objective, params)
-                if problem:
-                    raise ConfigError(f"{where}.{problem[0]}: {problem[1]}")
                 if not recipe:
                     raise ConfigError(f"{where}.recipe: required to train")
                 rec = _load_recipe(recipe, overrides, where)
+                _check_recipe_objective_params(rec, recipe, where)
+                merged = {**(rec.get("objective_params") or {}).get(objective, {}), **params}
+                problem = _check_objective(objective, merged)
+                if problem:
+                    key = problem[0] if problem[0] == "objective" or params else f"recipe ({recipe}).objective_params.{objective}"
+                    raise ConfigError(f"{where}.{key}: {problem[1]}")
             else:
                 rec = None
             evaluation = _merge_eval(exp.get("evaluation", {}), where)
@@ -672,6 +680,18 @@ def _check_objective(name: str, params: dict) -> tuple[str, str] | None:
             pass
     r = _CHECKED[key]
     return None if r is None else (r[0], r[1])
+
+
+def _check_recipe_objective_params(rec: dict, recipe: str, where: str) -> None:
+    """Every name in the recipe's ``objective_params`` is a registered objective and its parameters are valid
+    (else the typo would be ignored, or fail only inside the training job)."""
+    for name, params in (rec.get("objective_params") or {}).items():
+        key = f"{where}.recipe ({recipe}).objective_params.{name}"
+        if not isinstance(params, dict):
+            raise ConfigError(f"{key}: must be a mapping of parameters, got {params!r}")
+        problem = _check_objective(str(name), params)
+        if problem:
+            raise ConfigError(f"{key}: {problem[1]}")
 
 
 def _merge(defaults: dict, exp: dict) -> dict:

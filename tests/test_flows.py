@@ -185,3 +185,39 @@ def test_regeneration_never_writes_into_the_runs_it_reads(tmp_path):
     assert "results/again/evals/tiny/mhpo-again/seed0/final/.done" in out
     assert "--model results/runs/tiny/mhpo/seed0/final" in smk(wf, "-n", "-p", "--cores", "all", "--configfile",
                                                                 "again.yaml").stdout
+
+
+# ------------------------------------------------------------------------------------ typos fail at planning
+def _typo_config(tmp_path, recipe_extra: str = "", **exp) -> dict:
+    recipe = tmp_path / "my-recipe.yaml"
+    recipe.write_text((ROOT / "workflow/recipes/tiny.yaml").read_text().replace("objective_params: {}", "# (moved)")
+                      + recipe_extra)
+    return {"models": {"tiny": {"tiny_model": {"task": "arith"}}},
+            "defaults": {"recipe": str(recipe), "seeds": [0], "evaluation": {"benchmarks": ["synth_arith"]}},
+            "experiments": [{"model": "tiny", "objective": "grpo", **exp}]}
+
+
+@pytest.mark.parametrize("recipe_extra, exp, message", [
+    ("", {"model": "tinny"}, "experiments[0].model: undefined model 'tinny'; defined under `models`: tiny"),
+    ("objective_params: {grpoo: {eps_high: 0.3}}\n", {},
+     "objective_params.grpoo: unknown objective 'grpoo'; available: bnpo"),
+    ("objective_params: {grpo: {eps_hihg: 0.3}}\n", {},
+     "objective_params.grpo: objective 'grpo' has no parameter 'eps_hihg'; its parameters are: aggregation"),
+    ("objective_params: {mhpo: {c: 0.0}}\n", {}, "objective_params.mhpo: "),  # another objective's bad value
+    ("", {"set": {"optim.lrr": 1e-4}}, "unknown key 'optim.lrr'; did you mean 'lr'? (known keys: "),
+    ("", {"evaluaton": {}}, "experiments[0]: unknown key 'evaluaton'; known keys: "),
+])
+def test_typos_fail_at_planning_with_what_exists(tmp_path, recipe_extra, exp, message):
+    from mhpo import config
+
+    with pytest.raises(config.ConfigError) as e:
+        config.load(_typo_config(tmp_path, recipe_extra, **exp), workdir=tmp_path)
+    assert message in str(e.value)
+
+
+def test_a_typo_stops_snakemake_before_any_job(tmp_path):
+    wf = scratch_repo(tmp_path)
+    cfg = _typo_config(tmp_path, "objective_params: {grpo: {eps_hihg: 0.3}}\n")
+    (wf / "typo.yaml").write_text(yaml.safe_dump(cfg))
+    p = smk(wf, "-n", "--cores", "all", "--configfile", "typo.yaml")
+    assert p.returncode != 0 and "has no parameter 'eps_hihg'" in p.stdout + p.stderr
