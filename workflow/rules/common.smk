@@ -66,6 +66,8 @@ def aggregate_command():
     for d in PLAN.extra_runs_dirs():
         argv += ["--runs", d]
     argv += ["--evals", EVALS, "--out", RD]
+    for name in sorted(set(PLAN.skipped_benchmarks)):
+        argv += ["--skipped", f"{name}=no data file found at planning (if_available: true); see docs/benchmarks.md"]
     for e in PLAN.experiments("text"):
         argv += ["--experiment", e]
     return shlex.join(argv)
