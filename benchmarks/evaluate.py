@@ -29,11 +29,13 @@ def configure(parser) -> None:
     parser.add_argument("--benchmarks", required=True, help="comma-separated names (see docs/benchmarks.md) or 'all'")
     parser.add_argument("--k", type=int, default=None, help="samples per problem (default: the benchmark's k)")
     parser.add_argument("--out", required=True, help="evaluation directory")
-    parser.add_argument("--backend", choices=("hf", "vllm"), default="hf")
+    parser.add_argument("--backend", choices=("hf", "vllm"), default="hf",
+                        help="hf: transformers generate (CPU/GPU); vllm: vLLM engine (GPU, the gpu extra)")
     parser.add_argument("--temperature", type=float, default=None, help="0 = greedy (default: the benchmark's)")
-    parser.add_argument("--top-p", type=float, default=None)
-    parser.add_argument("--max-tokens", type=int, default=None)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--top-p", type=float, default=None, help="nucleus sampling mass in (0, 1] (default: the benchmark's)")
+    parser.add_argument("--max-tokens", type=int, default=None, help="most generated tokens per sample (default: the benchmark's)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="sampling seed; sample j of problem p is drawn from seed (this, p, j) (default 0)")
     parser.add_argument("--limit", type=int, default=None, help="only the first N problems of each benchmark")
     parser.add_argument("--data-dir", default=None, help="benchmark copies <DIR>/<name>/test.jsonl (or MHPO_BENCHMARK_DIR)")
     parser.add_argument("--label", default=None, help="run label written to each record's `run` (default: the model)")
@@ -224,6 +226,12 @@ def main(args) -> int:
         if refusal is None:
             raise
         print(f"error: {refusal}", file=sys.stderr)
+        return 2
+    try:
+        if hasattr(gen, "check_finite"):
+            gen.check_finite()
+    except ValueError as e:
+        print(f"error: {args.model}: {e}", file=sys.stderr)
         return 2
     out.mkdir(parents=True, exist_ok=True)  # only once the model loaded: bad input leaves no directory behind
     io.sweep_stale_tmp(out)  # temp files of a killed earlier evaluation into this folder

@@ -79,6 +79,14 @@ def seeded_sampler(seeds: list[int], temperature: float, top_p: float, device):
     return SeededSampler()
 
 
+def nonfinite_parameters(model) -> list[str]:
+    """Names of the parameters and buffers of ``model`` holding NaN or inf."""
+    import torch
+
+    return [n for n, t in list(model.named_parameters()) + list(model.named_buffers())
+            if t.is_floating_point() and not bool(torch.isfinite(t).all())]
+
+
 def resolve_model(model: str) -> str:
     """A training run directory means its ``final/`` policy; a checkpoint dir or hub name is used as is.
     A local directory must be a complete model (``mhpo.models.check_checkpoint``: config.json, untruncated
@@ -136,6 +144,13 @@ class HFGenerator:
         if self.pad_id is None:
             self.pad_id = self.tokenizer.eos_token_id if self.tokenizer.eos_token_id is not None else 0
         self.eos_ids = self._eos_ids()
+
+    def check_finite(self) -> None:
+        """Refuse weights with NaN/inf (a corrupt or diverged checkpoint) before sampling anything."""
+        bad = nonfinite_parameters(self.model)
+        if bad:
+            raise ValueError(f"the checkpoint has NaN/inf weights in {len(bad)} tensor(s) (first: {', '.join(bad[:3])}); "
+                             "it cannot be sampled. Evaluate an earlier checkpoint (checkpoints/checkpoint-N) or retrain")
 
     def identity(self) -> dict:
         """What, besides the model and the sampling settings, can change a completion (fingerprint)."""

@@ -496,6 +496,12 @@ def evaluate(model: str, names: list[str], out, k: int | None = None, data_dir=N
         if refusal is None:
             raise
         raise ValueError(refusal) from e
+    from benchmarks.generation import nonfinite_parameters
+
+    bad = nonfinite_parameters(gen.model)
+    if bad:  # before the output folder exists: nothing is left behind
+        raise ValueError(f"{model}: the checkpoint has NaN/inf weights in {len(bad)} tensor(s) (first: "
+                         f"{', '.join(bad[:3])}); evaluate an earlier checkpoint or retrain")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     checkpoint, step = _checkpoint_and_step(model_path, step)
@@ -573,28 +579,28 @@ def export(name: str, out_dir, limit: int | None = None) -> Path:
 def configure(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="vl_command", required=True)
     e = sub.add_parser("evaluate", help="evaluate an image-text-to-text model on VL benchmarks")
-    e.add_argument("--model", required=True)
+    e.add_argument("--model", required=True, help="VLM directory, a run dir (uses final/) or checkpoint dir")
     e.add_argument("--benchmarks", required=True,
                    help=f"comma-separated ({', '.join(available())}, {SYNTH_PREFIX}<task>) or 'all' (the registry)")
-    e.add_argument("--out", required=True)
-    e.add_argument("--k", type=int, default=None)
-    e.add_argument("--data-dir", default=None)
-    e.add_argument("--limit", type=int, default=None)
-    e.add_argument("--temperature", type=float, default=None)
-    e.add_argument("--top-p", type=float, default=None)
-    e.add_argument("--max-tokens", type=int, default=None)
-    e.add_argument("--seed", type=int, default=0)
-    e.add_argument("--batch-size", type=int, default=8)
+    e.add_argument("--out", required=True, help="evaluation directory")
+    e.add_argument("--k", type=int, default=None, help="samples per problem (default: the benchmark's k)")
+    e.add_argument("--data-dir", default=None, help="local benchmark copies <DIR>/<name>/ (python -m benchmarks.vl export)")
+    e.add_argument("--limit", type=int, default=None, help="only the first N problems of each benchmark")
+    e.add_argument("--temperature", type=float, default=None, help="0 = greedy (default: the benchmark's)")
+    e.add_argument("--top-p", type=float, default=None, help="nucleus sampling mass in (0, 1] (default: the benchmark's)")
+    e.add_argument("--max-tokens", type=int, default=None, help="most generated tokens per sample")
+    e.add_argument("--seed", type=int, default=0, help="sampling seed; sample j of problem p uses (seed, p, j)")
+    e.add_argument("--batch-size", type=int, default=8, help="problems per call; completions do not depend on it")
     e.add_argument("--max-side", type=int, default=DEFAULT_MAX_SIDE, help="image resize rule: longest side in px")
-    e.add_argument("--device", default=None)
-    e.add_argument("--label", default=None)
-    e.add_argument("--step", type=int, default=None)
+    e.add_argument("--device", default=None, help="torch device (default: cuda if available)")
+    e.add_argument("--label", default=None, help="run label written to each record's `run` (default: the model)")
+    e.add_argument("--step", type=int, default=None, help="training step of the checkpoint (default: from its name)")
     e.add_argument("--trust-remote-code", action="store_true",
                    help="run the model repository's own Python code on load (opt-in; review that code first)")
     x = sub.add_parser("export", help="write a benchmark's local copy (jsonl + images) from the Hub")
-    x.add_argument("--benchmark", required=True)
-    x.add_argument("--out", required=True)
-    x.add_argument("--limit", type=int, default=None)
+    x.add_argument("--benchmark", required=True, help="registered VL benchmark to export (needs the Hub)")
+    x.add_argument("--out", required=True, help="writes OUT/<benchmark>/test.jsonl and its images")
+    x.add_argument("--limit", type=int, default=None, help="only the first N problems")
 
 
 def main(args) -> int:

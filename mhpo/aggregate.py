@@ -734,6 +734,10 @@ def configure(parser) -> None:
 
 def main(args) -> int:
     runs = [Path(r) for r in (args.runs or ["results/runs"])]
+    if not Path(args.evals).is_dir():
+        print(f"mhpo-bench aggregate: error: --evals {args.evals!r} is not a directory (expected "
+              "EVALS/{model}/{label}/seed{N}/{checkpoint}/*.summary.json, as written by mhpo-bench evaluate)", file=sys.stderr)
+        return 2
     try:
         skipped = dict(x.split("=", 1) if "=" in x else (x, "skipped") for x in args.skipped or [])
         res = aggregate(runs, Path(args.evals), Path(args.out), args.experiment,
