@@ -71,12 +71,7 @@ def draw(names: list[str], out: Path, stem: str = "gradient_atlas", points: int 
     from mhpo import io
 
     fig = figure(names, points)
-    paths = []
-    for ext in ("png", "pdf"):
-        path = out / f"{stem}.{ext}"
-        with io.atomic_path(path) as tmp:
-            fig.savefig(tmp, format=ext, dpi=150)
-        paths.append(path)
+    paths = io.save_figure(fig, out, stem, dpi=150)
     plt.close(fig)
     return paths
 

@@ -53,12 +53,7 @@ def training_signals(model: str, metrics: dict, curves: dict, out_dir: Path) -> 
     import matplotlib.pyplot as plt
 
     fig = signals_figure(model, metrics, curves)
-    paths = []
-    for ext in ("png", "pdf"):
-        path = out_dir / f"training_{model}.{ext}"
-        with io.atomic_path(path) as tmp:
-            fig.savefig(tmp, format=ext, dpi=120)
-        paths.append(path)
+    paths = io.save_figure(fig, out_dir, f"training_{model}", dpi=120)
     plt.close(fig)
     return paths
 
