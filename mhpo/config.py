@@ -224,7 +224,7 @@ class Plan:
             params = exp.get("params", {}) or {}
             recipe = exp.get("recipe")
             overrides = exp.get("set", {}) or {}
-            if model not in model_cfgs:
+            if model_cfgs and model not in model_cfgs:  # (a config without `models` names its models freely)
                 raise ConfigError(f"{where}.model: undefined model {model!r}; defined under `models`: "
                                   f"{', '.join(sorted(model_cfgs)) or '(none)'} (add it there, e.g. "
                                   f"`{model}: {{base: PATH_OR_HUB_ID}}`)")
