@@ -86,6 +86,12 @@ def package_version() -> str:
         return "unknown"
 
 
+@functools.lru_cache(maxsize=None)
+def _file_sha(path: Path) -> str:
+    """One read per file and process: planning hashes the same files for every run."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 def digest(files, extra: object = None) -> str:
     """sha256 (16 hex digits) of the files' repository-relative paths and contents, the package version and
     ``extra`` (any JSON-able value, e.g. a resolved recipe)."""
@@ -95,8 +101,7 @@ def digest(files, extra: object = None) -> str:
     h.update(package_version().encode())
     for f in sorted(set(Path(x).resolve() for x in files)):
         rel = f.relative_to(ROOT) if f.is_relative_to(ROOT) else f
-        h.update(b"\0" + str(rel).encode() + b"\0")
-        h.update(f.read_bytes())
+        h.update(b"\0" + str(rel).encode() + b"\0" + _file_sha(f).encode())
     if extra is not None:
         h.update(b"\0extra\0" + json.dumps(extra, sort_keys=True, default=str).encode())
     return h.hexdigest()[:16]
