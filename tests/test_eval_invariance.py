@@ -1,6 +1,6 @@
 """Evaluation is batch-, worker- and resume-invariant: the same checkpoint, seed and sampling settings give
 byte-identical records whatever ``--batch-size``, ``--workers`` or the point an evaluation was resumed from
-(sample j of problem p is seeded by (seed, p, j): benchmarks.generation). About 25 s (tiny model, 20 problems)."""
+(sample j of problem p is seeded by (seed, p, j): benchmarks.generation). About 25 s in all (tiny models, 12 problems)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ def tiny(tmp_path_factory):
 def _args(model, out, *extra):
     parser = argparse.ArgumentParser()
     evaluate.configure(parser)
-    return parser.parse_args(["--model", str(model), "--out", str(out), "--benchmarks", "synth_arith", "--limit", "20",
+    return parser.parse_args(["--model", str(model), "--out", str(out), "--benchmarks", "synth_arith", "--limit", "12",
                               "--k", "3", "--temperature", "1.0", "--top-p", "0.9", "--max-tokens", "10", *extra])
 
 
@@ -32,13 +32,13 @@ def test_batch_sizes_workers_and_resume_give_byte_identical_records(tiny, tmp_pa
         assert evaluate.main(_args(tiny, out, "--batch-size", str(bs), "--workers", str(workers))) == 0
         outs[bs] = out
     ref = (outs[1] / "synth_arith.jsonl").read_bytes()
-    assert len(ref.splitlines()) == 60
+    assert len(ref.splitlines()) == 36
     assert (outs[8] / "synth_arith.jsonl").read_bytes() == ref
     assert (outs[64] / "synth_arith.jsonl").read_bytes() == ref
     texts = {line for line in ref.splitlines()}
-    assert len(texts) > 30  # real sampling: completions differ between samples
+    assert len(texts) > 18  # real sampling: completions differ between samples
 
-    # resumed after 7 problems (batch size 3 meanwhile): same bytes
+    # resumed after 7 problems (then batch size 3): same bytes
     bench = catalog.get("synth_arith")
     gen = make_generator("hf", str(tiny))
     args = _args(tiny, tmp_path / "resumed", "--batch-size", "7")
@@ -91,7 +91,7 @@ def test_vl_evaluation_is_batch_invariant(tmp_path):
     from mhpo.vl import tiny
 
     model = tmp_path / "tiny-vlm"
-    tiny.build(model, task="count", seed=0)
+    tiny.build(model, task="count", seed=0, warm_start_steps=0)  # untrained: invariance needs no skill
     fixtures = __import__("pathlib").Path(__file__).resolve().parent / "fixtures" / "vl"
     recs = {}
     for bs in (1, 3):
