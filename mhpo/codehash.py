@@ -66,17 +66,27 @@ def _imports(path: Path) -> tuple[Path, ...]:
     return tuple(sorted(found))
 
 
-def closure(*files: Path) -> list[Path]:
-    """``files`` and every repository module they import, transitively; sorted."""
+def closure(*files: Path, skip=()) -> list[Path]:
+    """``files`` and every repository module they import, transitively; sorted. Modules in ``skip``
+    (repository-relative paths or folder prefixes ending in "/") are neither included nor followed."""
     seen: set[Path] = set()
     todo = [Path(f).resolve() for f in files]
     while todo:
         f = todo.pop()
-        if f in seen:
+        rel = str(f.relative_to(ROOT)) if f.is_relative_to(ROOT) else str(f)
+        if f in seen or any(rel == x or (x.endswith("/") and rel.startswith(x)) for x in skip):
             continue
         seen.add(f)
         todo.extend(_imports(f))
     return sorted(seen)
+
+
+# Not part of a training run's code: evaluation-only modules (benchmarks/vl.py imports them inside its
+# evaluation function, which training never calls), and, for a text run, the VL track's modules (train.py
+# imports them only for a recipe with data.image_field).
+EVAL_ONLY = ("benchmarks/evaluate.py", "benchmarks/generation.py", "benchmarks/metrics.py", "benchmarks/lm_eval_tasks.py",
+             "benchmarks/lm_eval_hooks.py")
+VL_ONLY = ("mhpo/vl/", "benchmarks/vl.py")
 
 
 def package_version() -> str:
@@ -124,14 +134,15 @@ def objective_file(name: str) -> Path | None:
     return _objective_files().get(name)
 
 
-def train_files(objective: str) -> list[Path]:
+def train_files(objective: str, vl: bool = False) -> list[Path]:
     own = objective_file(objective)
-    return closure(ROOT / "mhpo" / "train.py", ROOT / "mhpo" / "trainer.py", *([own] if own else []))
+    return closure(ROOT / "mhpo" / "train.py", ROOT / "mhpo" / "trainer.py", *([own] if own else []),
+                   skip=EVAL_ONLY + (() if vl else VL_ONLY))
 
 
-def train_hash(objective: str, recipe: dict | None = None) -> str:
-    """The code (and resolved recipe) that determines a training run of ``objective``."""
-    return digest(train_files(objective), recipe)
+def train_hash(objective: str, recipe: dict | None = None, vl: bool = False) -> str:
+    """The code (and resolved recipe) that determines a training run of ``objective`` (``vl``: a VL recipe)."""
+    return digest(train_files(objective, vl), recipe)
 
 
 def eval_hash(vl: bool = False) -> str:

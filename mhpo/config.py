@@ -643,7 +643,8 @@ def _train_code_hash(objective: str, params: dict, rec: dict) -> str:
 
     recipe = {k: v for k, v in rec.items() if k != "objective_params"}
     own = {**(rec.get("objective_params") or {}).get(objective, {}), **params}
-    return codehash.train_hash(objective, {"recipe": recipe, "params": own})
+    vl = rec.get("data", {}).get("image_field") is not None
+    return codehash.train_hash(objective, {"recipe": recipe, "params": own}, vl=vl)
 
 
 def _check_objective(name: str, params: dict) -> tuple[str, str] | None:

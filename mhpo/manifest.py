@@ -77,5 +77,6 @@ def write(path, manifest: dict) -> None:
     if manifest.get("objective") and "code_hash" not in manifest:
         from mhpo import codehash
 
-        manifest = {**manifest, "code_hash": codehash.digest(codehash.train_files(manifest["objective"]))}
+        vl = ((manifest.get("config") or {}).get("data") or {}).get("image_field") is not None
+        manifest = {**manifest, "code_hash": codehash.digest(codehash.train_files(manifest["objective"], vl))}
     io.write_json(path, manifest)

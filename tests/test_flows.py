@@ -105,12 +105,20 @@ def test_editing_an_objective_reruns_exactly_its_jobs(tmp_path):
     ), out[-3000:]
     assert "params" in out  # Snakemake says why: the code hash param changed
 
+    # the evaluation code: every evaluation (the base model's too) reruns, no training run does
+    gen = wf / "benchmarks" / "generation.py"
+    gen.write_text(gen.read_text() + "\n# a change\n")
+    p = smk(wf, "-n", "--cores", "1", "--configfile", "flow3.yaml")
+    jobs = planned(p.stdout + p.stderr)
+    assert [j for j in jobs if j.startswith("train:")] == [f"train:model=tiny, objective=my_clip, seed={s}" for s in (0, 1)]
+    assert sum(j.startswith("evaluate:") for j in jobs) == 7 and "evaluate:model=tiny, objective=base, seed=0, checkpoint=base" in jobs
+
     # the trainer's code is shared: editing it reruns every training run (and nothing for the base model)
     trainer = wf / "mhpo" / "trainer.py"
     trainer.write_text(trainer.read_text() + "\n# a change\n")
     p = smk(wf, "-n", "--cores", "1", "--configfile", "flow3.yaml")
     jobs = planned(p.stdout + p.stderr)
-    assert sum(j.startswith("train:") for j in jobs) == 6 and not any("objective=base" in j for j in jobs)
+    assert sum(j.startswith("train:") for j in jobs) == 6
 
 
 # ------------------------------------------------------------------------------- Flow 2: the documented configs
