@@ -8,6 +8,7 @@
 # See docs/workflow.md.
 
 import sys
+from pathlib import Path
 
 from snakemake.utils import min_version, validate
 from snakemake.exceptions import WorkflowError
@@ -35,8 +36,11 @@ except mcfg.ConfigError as e:
 menv.setup()
 print(menv.describe_caches(), file=sys.stderr)  # also in every cluster job's log: the caches the job used
 
+# The config's name (its file's stem) names the default results_dir of a regeneration config (Flow 2).
+_name = Path(workflow.overwrite_configfiles[-1]).stem if workflow.overwrite_configfiles else None
 try:
-    _cfg, PLAN = mcfg.load(config)
+    mcfg.prepare(config, _name)  # in place: YAML int checkpoint keys as strings, Flow 2's results_dir
+    _cfg, PLAN = mcfg.load(config, name=_name)
 except mcfg.ConfigError as e:
     raise WorkflowError(f"invalid workflow config: {e}") from None
 validate(config, "workflow/schemas/config.schema.yaml")

@@ -53,6 +53,7 @@ class Benchmark:
         """Problems in file order (first ``limit`` of them), each ``{id, problem, gold, prompt}``."""
         if limit is not None and limit < 1:
             raise BenchmarkError(f"--limit must be a positive number of problems, got {limit}")
+        path = None
         if self.task is not None:
             rows = _load_synthetic(self.task, limit, seed)
             spec = {"id": "id", "problem": "problem", "gold": "answer"}
@@ -68,7 +69,14 @@ class Benchmark:
             else:
                 raise BenchmarkError(self._missing_message(data_dir))
         out = []
+        source = path if self.task is None and path is not None else self.name
         for i, row in enumerate(rows[:limit] if limit else rows):
+            missing = [spec[k] for k in ("problem", "gold") if not isinstance(row, dict) or spec[k] not in row]
+            if missing:
+                have = sorted(row) if isinstance(row, dict) else type(row).__name__
+                raise BenchmarkError(f"benchmark {self.name!r}: row {i} of {source} has no field "
+                                     f"{' or '.join(map(repr, missing))} (it has: {have}); each row needs the "
+                                     f"fields {spec['problem']!r} and {spec['gold']!r} (benchmarks/registry/{self.name}.yaml)")
             problem = str(row[spec["problem"]])
             pid = row.get(spec["id"]) if spec.get("id") else None
             out.append(

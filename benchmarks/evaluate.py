@@ -18,10 +18,10 @@ import sys
 import time
 from pathlib import Path
 
-from mhpo import io
+from mhpo import codehash, io
 
 from benchmarks import catalog, metrics, scoring
-from benchmarks.generation import Sampling, make_generator, remote_code_refusal, resolve_model
+from benchmarks.generation import SAMPLING_SCHEME, Sampling, make_generator, remote_code_refusal, resolve_model
 
 
 def configure(parser) -> None:
@@ -29,16 +29,18 @@ def configure(parser) -> None:
     parser.add_argument("--benchmarks", required=True, help="comma-separated names (see docs/benchmarks.md) or 'all'")
     parser.add_argument("--k", type=int, default=None, help="samples per problem (default: the benchmark's k)")
     parser.add_argument("--out", required=True, help="evaluation directory")
-    parser.add_argument("--backend", choices=("hf", "vllm"), default="hf")
+    parser.add_argument("--backend", choices=("hf", "vllm"), default="hf",
+                        help="hf: transformers generate (CPU/GPU); vllm: vLLM engine (GPU, the gpu extra)")
     parser.add_argument("--temperature", type=float, default=None, help="0 = greedy (default: the benchmark's)")
-    parser.add_argument("--top-p", type=float, default=None)
-    parser.add_argument("--max-tokens", type=int, default=None)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--top-p", type=float, default=None, help="nucleus sampling mass in (0, 1] (default: the benchmark's)")
+    parser.add_argument("--max-tokens", type=int, default=None, help="most generated tokens per sample (default: the benchmark's)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="sampling seed; sample j of problem p is drawn from seed (this, p, j) (default 0)")
     parser.add_argument("--limit", type=int, default=None, help="only the first N problems of each benchmark")
     parser.add_argument("--data-dir", default=None, help="benchmark copies <DIR>/<name>/test.jsonl (or MHPO_BENCHMARK_DIR)")
     parser.add_argument("--label", default=None, help="run label written to each record's `run` (default: the model)")
     parser.add_argument("--step", type=int, default=None, help="training step of the checkpoint (default: from its name)")
-    parser.add_argument("--batch-size", type=int, default=8, help="prompts per generation batch (hf backend)")
+    parser.add_argument("--batch-size", type=int, default=8, help="problems per generation call and progress write (default 8); completions do not depend on it")
     parser.add_argument("--device", default=None, help="torch device for the hf backend (default: cuda if available)")
     parser.add_argument("--workers", type=int, default=None, help="scoring processes (default: CPU count)")
     parser.add_argument("--timeout", type=float, default=scoring.DEFAULT_TIMEOUT, help="seconds per answer when scoring")
@@ -75,8 +77,37 @@ def _checkpoint_and_step(model_path: str, step: int | None) -> tuple[str, int | 
     return path.name, step
 
 
-def _fingerprint(model: str, bench: str, sampling: Sampling, backend: str) -> str:
-    blob = json.dumps({"model": model, "benchmark": bench, "sampling": sampling.asdict(), "backend": backend}, sort_keys=True)
+def model_identity(model_path: str) -> dict:
+    """The model's content: per file, its size and sha256 (files over 1 GiB: size and mtime, to stay fast)."""
+    p = Path(model_path)
+    if not p.is_dir():
+        return {"hub": model_path}
+    files = {}
+    for f in sorted(x for x in p.rglob("*") if x.is_file()):
+        st = f.stat()
+        key = str(f.relative_to(p))
+        if st.st_size > 2**30:
+            files[key] = [st.st_size, st.st_mtime_ns]
+        else:
+            h = hashlib.sha256()
+            with open(f, "rb") as fh:
+                for chunk in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(chunk)
+            files[key] = [st.st_size, h.hexdigest()]
+    return files
+
+
+def _fingerprint(model: str, bench: catalog.Benchmark, problems: list[dict], sampling: Sampling, gen) -> str:
+    """Everything that can change a number of this evaluation: the model's content, the problems (prompts and
+    gold answers), the sampling settings and scheme, the backend with its dtype and device, the package
+    versions and the evaluation code (mhpo.codehash.eval_hash: generation, scoring, metrics, registry)."""
+    blob = json.dumps({
+        "model": model_identity(model), "benchmark": bench.name, "chat_template": bench.chat_template,
+        "problems": hashlib.sha256(json.dumps([[p["id"], p["prompt"], p["gold"]] for p in problems],
+                                              default=str).encode()).hexdigest(),
+        "sampling": sampling.asdict(), "scheme": SAMPLING_SCHEME, "backend": gen.name, "runtime": gen.identity(),
+        "versions": _versions(gen.name), "code": codehash.eval_hash(),
+    }, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -107,9 +138,9 @@ def evaluate_benchmark(gen, bench: catalog.Benchmark, args, model_path: str, out
         n=bench.k if args.k is None else args.k,
         seed=args.seed,
     )
-    fp = _fingerprint(model_path, bench.name, sampling, gen.name)
-    summary_path, records_path = out / f"{bench.name}.summary.json", out / f"{bench.name}.jsonl"
     problems = bench.load(args.data_dir, limit=args.limit, seed=args.seed)
+    fp = _fingerprint(model_path, bench, problems, sampling, gen)
+    summary_path, records_path = out / f"{bench.name}.summary.json", out / f"{bench.name}.jsonl"
     if summary_path.exists() and records_path.exists():
         old = json.loads(summary_path.read_text())
         if old.get("fingerprint") == fp and old.get("n_problems") == len(problems):
@@ -128,7 +159,7 @@ def evaluate_benchmark(gen, bench: catalog.Benchmark, args, model_path: str, out
         for s in range(0, len(todo), batch):
             idx = todo[s : s + batch]
             prompts = [gen.encode(problems[i]["prompt"], bench.chat_template) for i in idx]
-            outs = gen.generate(prompts, sampling, seed_offset=idx[0])
+            outs = gen.generate(prompts, sampling, [problems[i]["id"] for i in idx])
             for i, samples in zip(idx, outs):
                 row = {"fingerprint": fp, "problem_id": problems[i]["id"], "samples": [list(x) for x in samples]}
                 io.append_jsonl(progress, row)
@@ -154,7 +185,7 @@ def evaluate_benchmark(gen, bench: catalog.Benchmark, args, model_path: str, out
         "k": sampling.n,
         "n_problems": len(problems),
         "metrics": metrics.summarize(per_problem, sampling.n, seed=args.seed),
-        "sampling": {**{k: v for k, v in sampling.asdict().items()}, "backend": gen.name},
+        "sampling": {**sampling.asdict(), "backend": gen.name, "scheme": SAMPLING_SCHEME, **gen.identity()},
         "versions": _versions(gen.name),
         "model": args.model,
         "run": run,
@@ -162,6 +193,7 @@ def evaluate_benchmark(gen, bench: catalog.Benchmark, args, model_path: str, out
         "step": step,
         "limit": args.limit,
         "fingerprint": fp,
+        "code_hash": codehash.eval_hash(),
         "wall_time_s": round(time.time() - t0, 3),
     }
     io.write_jsonl(records_path, records)
@@ -194,6 +226,12 @@ def main(args) -> int:
         if refusal is None:
             raise
         print(f"error: {refusal}", file=sys.stderr)
+        return 2
+    try:
+        if hasattr(gen, "check_finite"):
+            gen.check_finite()
+    except ValueError as e:
+        print(f"error: {args.model}: {e}", file=sys.stderr)
         return 2
     out.mkdir(parents=True, exist_ok=True)  # only once the model loaded: bad input leaves no directory behind
     io.sweep_stale_tmp(out)  # temp files of a killed earlier evaluation into this folder

@@ -1,7 +1,16 @@
 """Sampling completions: one interface, two backends with the same sampling parameters.
 
-* ``hf``: Hugging Face transformers ``generate`` (CPU or GPU, batched, left padding); the default.
+* ``hf``: Hugging Face transformers ``generate`` (CPU or GPU); the default.
 * ``vllm``: vLLM's ``LLM.generate`` with ``SamplingParams`` (optional ``gpu`` extra; imported only when chosen).
+
+Batch- and resume-invariant sampling: sample ``j`` of problem ``p`` is drawn with its own random stream, seeded
+by :func:`sample_seed` ``(seed, p, j)``, never by a shared generator whose state depends on which problems were
+batched together. The HF backend generates one problem at a time, its k samples as k identical rows (no padding,
+so every row's logits are computed the same way whatever ``--batch-size`` or the resume point), and samples
+each row by the Gumbel-max trick with the row's own ``torch.Generator`` (:class:`SeededSampler`: argmax of
+log softmax(logits / T, top-p filtered) + Gumbel noise is an exact draw from the top-p distribution). vLLM gets
+one request per sample with ``SamplingParams(seed=sample_seed(...))``. Greedy decoding (T = 0) has no
+randomness: one completion per problem, repeated k times.
 
 Both backends tokenize prompts the same way (:func:`encode_prompt`): the chat template when the benchmark
 asks for it and the tokenizer has one, else the raw prompt (e.g. the tiny char-level model).
@@ -9,8 +18,13 @@ asks for it and the tokenizer has one, else the raw prompt (e.g. the tiny char-l
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+# Version of the sampling scheme, part of every evaluation fingerprint: bump when a change to how completions are
+# drawn would change them for the same checkpoint, seed and settings.
+SAMPLING_SCHEME = "per-sample-gumbel-v1"
 
 
 @dataclass(frozen=True)
@@ -33,6 +47,44 @@ class Sampling:
 
     def asdict(self) -> dict:
         return asdict(self)
+
+
+def sample_seed(seed: int, problem_id, sample: int) -> int:
+    """The seed of sample ``sample`` of problem ``problem_id`` (a 63-bit integer from sha256): the same for
+    the same triple whatever the batch, the worker or the resume point."""
+    h = hashlib.sha256(f"{int(seed)}\0{problem_id}\0{int(sample)}".encode()).digest()
+    return int.from_bytes(h[:8], "little") & (2**63 - 1)
+
+
+def seeded_sampler(seeds: list[int], temperature: float, top_p: float, device):
+    """A transformers ``LogitsProcessor`` that turns greedy decoding into sampling, row ``r`` from its own
+    ``torch.Generator(seed=seeds[r])`` (Gumbel-max: argmax(log p + G), G = -log(-log U), U ~ Uniform(0, 1))."""
+    import torch
+    from transformers import LogitsProcessor, TemperatureLogitsWarper, TopPLogitsWarper
+
+    class SeededSampler(LogitsProcessor):
+        def __init__(self):
+            self.gens = [torch.Generator(device=device).manual_seed(int(s)) for s in seeds]
+            self.warpers = [TemperatureLogitsWarper(temperature)] + ([TopPLogitsWarper(top_p)] if top_p < 1 else [])
+
+        def __call__(self, input_ids, scores):
+            for w in self.warpers:
+                scores = w(input_ids, scores)
+            logp = torch.log_softmax(scores.float(), dim=-1)
+            V = logp.shape[-1]
+            u = torch.stack([torch.rand(V, generator=g, device=logp.device) for g in self.gens])
+            tiny = torch.finfo(u.dtype).tiny
+            return logp - torch.log(-torch.log(u.clamp(tiny, 1 - 2**-24)))
+
+    return SeededSampler()
+
+
+def nonfinite_parameters(model) -> list[str]:
+    """Names of the parameters and buffers of ``model`` holding NaN or inf."""
+    import torch
+
+    return [n for n, t in list(model.named_parameters()) + list(model.named_buffers())
+            if t.is_floating_point() and not bool(torch.isfinite(t).all())]
 
 
 def resolve_model(model: str) -> str:
@@ -71,7 +123,7 @@ def encode_prompt(tokenizer, prompt: str, chat_template: bool) -> list[int]:
 
 
 class HFGenerator:
-    """transformers backend: batches of prompts, ``n`` samples each, seeded per batch."""
+    """transformers backend: one problem per ``generate`` call, its samples seeded one by one (module doc)."""
 
     name = "hf"
 
@@ -84,13 +136,25 @@ class HFGenerator:
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.tokenizer = AutoTokenizer.from_pretrained(model, trust_remote_code=trust_remote_code)
         torch_dtype = getattr(torch, dtype) if dtype else (torch.bfloat16 if self.device != "cpu" else torch.float32)
+        self.dtype = str(torch_dtype).removeprefix("torch.")
         self.model = AutoModelForCausalLM.from_pretrained(model, dtype=torch_dtype, trust_remote_code=trust_remote_code)
         self.model = self.model.to(self.device).eval()
-        self.batch_size = max(1, batch_size)
+        self.batch_size = max(1, batch_size)  # problems per progress flush; does not change any completion
         self.pad_id = self.tokenizer.pad_token_id
         if self.pad_id is None:
             self.pad_id = self.tokenizer.eos_token_id if self.tokenizer.eos_token_id is not None else 0
         self.eos_ids = self._eos_ids()
+
+    def check_finite(self) -> None:
+        """Refuse weights with NaN/inf (a corrupt or diverged checkpoint) before sampling anything."""
+        bad = nonfinite_parameters(self.model)
+        if bad:
+            raise ValueError(f"the checkpoint has NaN/inf weights in {len(bad)} tensor(s) (first: {', '.join(bad[:3])}); "
+                             "it cannot be sampled. Evaluate an earlier checkpoint (checkpoints/checkpoint-N) or retrain")
+
+    def identity(self) -> dict:
+        """What, besides the model and the sampling settings, can change a completion (fingerprint)."""
+        return {"dtype": self.dtype, "device": str(self.device).split(":")[0]}
 
     def _eos_ids(self) -> set[int]:
         eos = self.model.generation_config.eos_token_id
@@ -101,34 +165,33 @@ class HFGenerator:
     def encode(self, prompt: str, chat_template: bool) -> list[int]:
         return encode_prompt(self.tokenizer, prompt, chat_template)
 
-    def generate(self, prompts: list[list[int]], sampling: Sampling, seed_offset: int = 0) -> list[list[tuple[str, int]]]:
-        """For each tokenized prompt, ``sampling.n`` completions as ``(text, n_tokens)``."""
+    def generate(self, prompts: list[list[int]], sampling: Sampling,
+                 problem_ids: list | None = None) -> list[list[tuple[str, int]]]:
+        """For each tokenized prompt, ``sampling.n`` completions as ``(text, n_tokens)``; sample ``j`` of problem
+        ``problem_ids[i]`` (default: ``i``) is seeded by :func:`sample_seed` ``(sampling.seed, problem_ids[i], j)``."""
+        problem_ids = range(len(prompts)) if problem_ids is None else problem_ids
+        return [self._generate_one(p, sampling, pid) for p, pid in zip(prompts, problem_ids)]
+
+    def _generate_one(self, prompt: list[int], sampling: Sampling, problem_id) -> list[tuple[str, int]]:
+        from transformers import LogitsProcessorList
+
         torch = self.torch
         greedy = sampling.temperature == 0
-        n_seq = 1 if greedy else sampling.n
-        width = max(len(p) for p in prompts)
-        ids = torch.full((len(prompts), width), self.pad_id, dtype=torch.long)
-        mask = torch.zeros((len(prompts), width), dtype=torch.long)
-        for i, p in enumerate(prompts):  # left padding: generation continues right after each prompt
-            ids[i, width - len(p) :] = torch.tensor(p, dtype=torch.long)
-            mask[i, width - len(p) :] = 1
-        kwargs = dict(max_new_tokens=sampling.max_tokens, pad_token_id=self.pad_id, num_return_sequences=n_seq)
-        if greedy:
-            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
-        else:
-            kwargs.update(do_sample=True, temperature=sampling.temperature, top_p=sampling.top_p, top_k=0)
-        torch.manual_seed(sampling.seed + seed_offset)
+        rows = 1 if greedy else sampling.n
+        ids = torch.tensor([prompt] * rows, dtype=torch.long, device=self.device)  # identical rows: no padding
+        kwargs = dict(max_new_tokens=sampling.max_tokens, pad_token_id=self.pad_id, do_sample=False,
+                      temperature=None, top_p=None, top_k=None)
+        if not greedy:
+            seeds = [sample_seed(sampling.seed, problem_id, j) for j in range(rows)]
+            kwargs["logits_processor"] = LogitsProcessorList(
+                [seeded_sampler(seeds, sampling.temperature, sampling.top_p, self.device)])
         with torch.inference_mode():
-            out = self.model.generate(input_ids=ids.to(self.device), attention_mask=mask.to(self.device), **kwargs)
-        gen = out[:, width:].tolist()
-        results = []
-        for i in range(len(prompts)):
-            samples = []
-            for j in range(n_seq):
-                toks = self._trim(gen[i * n_seq + j])
-                samples.append((self.tokenizer.decode(toks, skip_special_tokens=True), len(toks)))
-            results.append(samples * sampling.n if greedy else samples)
-        return results
+            out = self.model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), **kwargs)
+        samples = []
+        for toks in out[:, len(prompt):].tolist():
+            toks = self._trim(toks)
+            samples.append((self.tokenizer.decode(toks, skip_special_tokens=True), len(toks)))
+        return samples * sampling.n if greedy else samples
 
     def _trim(self, toks: list[int]) -> list[int]:
         for k, t in enumerate(toks):
@@ -157,20 +220,26 @@ class VLLMGenerator:
     def encode(self, prompt: str, chat_template: bool) -> list[int]:
         return encode_prompt(self.tokenizer, prompt, chat_template)
 
-    def generate(self, prompts: list[list[int]], sampling: Sampling, seed_offset: int = 0) -> list[list[tuple[str, int]]]:
-        greedy = sampling.temperature == 0  # one greedy sample, replicated (some vLLM versions reject n > 1)
-        params = [
-            self._SamplingParams(
-                n=1 if greedy else sampling.n,
-                temperature=sampling.temperature,
-                top_p=sampling.top_p,
-                max_tokens=sampling.max_tokens,
-                seed=sampling.seed + seed_offset + i,  # per-request seed: reproducible whatever the batching
-            )
-            for i in range(len(prompts))
-        ]
-        outs = self.llm.generate([{"prompt_token_ids": p} for p in prompts], params, use_tqdm=False)
-        samples = [[(c.text, len(c.token_ids)) for c in o.outputs] for o in outs]
+    def identity(self) -> dict:
+        return {"dtype": str(self.llm.llm_engine.model_config.dtype).removeprefix("torch."), "device": "cuda"}
+
+    def generate(self, prompts: list[list[int]], sampling: Sampling,
+                 problem_ids: list | None = None) -> list[list[tuple[str, int]]]:
+        """One request per sample, seeded by :func:`sample_seed` (vLLM's per-request seeded sampling), so that
+        a sample's random stream does not depend on the batch; greedy: one request per problem, replicated."""
+        greedy = sampling.temperature == 0
+        rows = 1 if greedy else sampling.n
+        problem_ids = range(len(prompts)) if problem_ids is None else problem_ids
+        reqs, params = [], []
+        for p, pid in zip(prompts, problem_ids):
+            for j in range(rows):
+                reqs.append({"prompt_token_ids": p})
+                params.append(self._SamplingParams(n=1, temperature=sampling.temperature, top_p=sampling.top_p,
+                                                   max_tokens=sampling.max_tokens,
+                                                   seed=sample_seed(sampling.seed, pid, j)))
+        outs = self.llm.generate(reqs, params, use_tqdm=False)
+        flat = [(o.outputs[0].text, len(o.outputs[0].token_ids)) for o in outs]
+        samples = [flat[i * rows:(i + 1) * rows] for i in range(len(prompts))]
         return [s * sampling.n for s in samples] if greedy else samples
 
 

@@ -431,34 +431,43 @@ class HFVLGenerator:
         msgs = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": prompt}]}]
         return self.processor.apply_chat_template(msgs, add_generation_prompt=True, tokenize=False)
 
-    def generate(self, rows: list[dict], sampling, seed_offset: int = 0) -> list[list[tuple[str, int]]]:
+    def identity(self) -> dict:
+        return {"dtype": str(self.model.dtype).removeprefix("torch."), "device": str(self.device).split(":")[0]}
+
+    def generate(self, rows: list[dict], sampling) -> list[list[tuple[str, int]]]:
+        """``sampling.n`` completions per row, one problem per ``generate`` call, sample ``j`` of problem ``p``
+        seeded by ``benchmarks.generation.sample_seed(seed, p, j)``: the same whatever the batch size
+        (benchmarks.generation explains the scheme)."""
+        return [self._generate_one(r, sampling) for r in rows]
+
+    def _generate_one(self, row: dict, sampling) -> list[tuple[str, int]]:
+        from transformers import LogitsProcessorList
+
+        from benchmarks.generation import sample_seed, seeded_sampler
+
         torch = self.torch
         greedy = sampling.temperature == 0
-        n_seq = 1 if greedy else sampling.n
-        enc = self.processor(text=[self.render(r["prompt"]) for r in rows], images=[r["image"] for r in rows],
-                             return_tensors="pt", padding=True)
+        n_rows = 1 if greedy else sampling.n
+        text = self.render(row["prompt"])  # identical rows: no padding
+        enc = self.processor(text=[text] * n_rows, images=[row["image"]] * n_rows, return_tensors="pt", padding=True)
         enc = {k: v.to(self.device) for k, v in enc.items()}
-        kwargs = dict(max_new_tokens=sampling.max_tokens, pad_token_id=self.pad_id, num_return_sequences=n_seq)
-        if greedy:
-            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
-        else:
-            kwargs.update(do_sample=True, temperature=sampling.temperature, top_p=sampling.top_p, top_k=0)
-        torch.manual_seed(sampling.seed + seed_offset)
+        kwargs = dict(max_new_tokens=sampling.max_tokens, pad_token_id=self.pad_id, do_sample=False,
+                      temperature=None, top_p=None, top_k=None)
+        if not greedy:
+            seeds = [sample_seed(sampling.seed, row["id"], j) for j in range(n_rows)]
+            kwargs["logits_processor"] = LogitsProcessorList(
+                [seeded_sampler(seeds, sampling.temperature, sampling.top_p, self.device)])
         with torch.inference_mode():
             out = self.model.generate(**enc, **kwargs)
         gen = out[:, enc["input_ids"].shape[1]:].tolist()
         eos = self.model.generation_config.eos_token_id
         eos = set(eos if isinstance(eos, list) else [eos if eos is not None else self.tokenizer.eos_token_id])
-        results = []
-        for i in range(len(rows)):
-            samples = []
-            for j in range(n_seq):
-                toks = gen[i * n_seq + j]
-                cut = next((t + 1 for t, tok in enumerate(toks) if tok in eos), len(toks))
-                toks = [t for t in toks[:cut] if t != self.pad_id or t in eos]
-                samples.append((self.tokenizer.decode(toks, skip_special_tokens=True), len(toks)))
-            results.append(samples * sampling.n if greedy else samples)
-        return results
+        samples = []
+        for toks in gen:
+            cut = next((t + 1 for t, tok in enumerate(toks) if tok in eos), len(toks))
+            toks = [t for t in toks[:cut] if t != self.pad_id or t in eos]
+            samples.append((self.tokenizer.decode(toks, skip_special_tokens=True), len(toks)))
+        return samples * sampling.n if greedy else samples
 
 
 # ----------------------------------------------------------------------------------------- evaluation
@@ -474,7 +483,8 @@ def evaluate(model: str, names: list[str], out, k: int | None = None, data_dir=N
 
     from benchmarks import metrics
     from benchmarks.evaluate import _checkpoint_and_step, _versions
-    from benchmarks.generation import Sampling, remote_code_refusal, resolve_model
+    from benchmarks.generation import SAMPLING_SCHEME, Sampling, remote_code_refusal, resolve_model
+    from mhpo import codehash
 
     model_path = resolve_model(model)
     benches = [get(n) for n in names]
@@ -486,6 +496,12 @@ def evaluate(model: str, names: list[str], out, k: int | None = None, data_dir=N
         if refusal is None:
             raise
         raise ValueError(refusal) from e
+    from benchmarks.generation import nonfinite_parameters
+
+    bad = nonfinite_parameters(gen.model)
+    if bad:  # before the output folder exists: nothing is left behind
+        raise ValueError(f"{model}: the checkpoint has NaN/inf weights in {len(bad)} tensor(s) (first: "
+                         f"{', '.join(bad[:3])}); evaluate an earlier checkpoint or retrain")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     checkpoint, step = _checkpoint_and_step(model_path, step)
@@ -501,7 +517,7 @@ def evaluate(model: str, names: list[str], out, k: int | None = None, data_dir=N
         samples: list[list[tuple[str, int]]] = []
         t_gen = time.perf_counter()
         for s in range(0, len(problems), max(1, batch_size)):
-            samples += gen.generate(problems[s: s + batch_size], sampling, seed_offset=s)
+            samples += gen.generate(problems[s: s + batch_size], sampling)
         t_gen = time.perf_counter() - t_gen
         records, per_problem = [], {}
         for p, outs in zip(problems, samples):
@@ -517,7 +533,8 @@ def evaluate(model: str, names: list[str], out, k: int | None = None, data_dir=N
         summary = {
             "benchmark": b.name, "k": sampling.n, "n_problems": len(problems),
             "metrics": metrics.summarize(per_problem, sampling.n, seed=seed),
-            "sampling": {**sampling.asdict(), "backend": gen.name},
+            "sampling": {**sampling.asdict(), "backend": gen.name, "scheme": SAMPLING_SCHEME, **gen.identity()},
+            "code_hash": codehash.eval_hash(vl=True),
             "image_resize": resize_rule(max_side), "data": b.source(data_dir),
             "throughput": {"samples_per_s": round(n_samples / t_gen, 3) if t_gen > 0 else None,
                            "problems_per_s": round(len(problems) / t_gen, 3) if t_gen > 0 else None,
@@ -562,28 +579,28 @@ def export(name: str, out_dir, limit: int | None = None) -> Path:
 def configure(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="vl_command", required=True)
     e = sub.add_parser("evaluate", help="evaluate an image-text-to-text model on VL benchmarks")
-    e.add_argument("--model", required=True)
+    e.add_argument("--model", required=True, help="VLM directory, a run dir (uses final/) or checkpoint dir")
     e.add_argument("--benchmarks", required=True,
                    help=f"comma-separated ({', '.join(available())}, {SYNTH_PREFIX}<task>) or 'all' (the registry)")
-    e.add_argument("--out", required=True)
-    e.add_argument("--k", type=int, default=None)
-    e.add_argument("--data-dir", default=None)
-    e.add_argument("--limit", type=int, default=None)
-    e.add_argument("--temperature", type=float, default=None)
-    e.add_argument("--top-p", type=float, default=None)
-    e.add_argument("--max-tokens", type=int, default=None)
-    e.add_argument("--seed", type=int, default=0)
-    e.add_argument("--batch-size", type=int, default=8)
+    e.add_argument("--out", required=True, help="evaluation directory")
+    e.add_argument("--k", type=int, default=None, help="samples per problem (default: the benchmark's k)")
+    e.add_argument("--data-dir", default=None, help="local benchmark copies <DIR>/<name>/ (python -m benchmarks.vl export)")
+    e.add_argument("--limit", type=int, default=None, help="only the first N problems of each benchmark")
+    e.add_argument("--temperature", type=float, default=None, help="0 = greedy (default: the benchmark's)")
+    e.add_argument("--top-p", type=float, default=None, help="nucleus sampling mass in (0, 1] (default: the benchmark's)")
+    e.add_argument("--max-tokens", type=int, default=None, help="most generated tokens per sample")
+    e.add_argument("--seed", type=int, default=0, help="sampling seed; sample j of problem p uses (seed, p, j)")
+    e.add_argument("--batch-size", type=int, default=8, help="problems per call; completions do not depend on it")
     e.add_argument("--max-side", type=int, default=DEFAULT_MAX_SIDE, help="image resize rule: longest side in px")
-    e.add_argument("--device", default=None)
-    e.add_argument("--label", default=None)
-    e.add_argument("--step", type=int, default=None)
+    e.add_argument("--device", default=None, help="torch device (default: cuda if available)")
+    e.add_argument("--label", default=None, help="run label written to each record's `run` (default: the model)")
+    e.add_argument("--step", type=int, default=None, help="training step of the checkpoint (default: from its name)")
     e.add_argument("--trust-remote-code", action="store_true",
                    help="run the model repository's own Python code on load (opt-in; review that code first)")
     x = sub.add_parser("export", help="write a benchmark's local copy (jsonl + images) from the Hub")
-    x.add_argument("--benchmark", required=True)
-    x.add_argument("--out", required=True)
-    x.add_argument("--limit", type=int, default=None)
+    x.add_argument("--benchmark", required=True, help="registered VL benchmark to export (needs the Hub)")
+    x.add_argument("--out", required=True, help="writes OUT/<benchmark>/test.jsonl and its images")
+    x.add_argument("--limit", type=int, default=None, help="only the first N problems")
 
 
 def main(args) -> int:

@@ -399,19 +399,119 @@ def main_table(cells: list[Cell], refs: list[dict], n_boot: int = N_BOOT) -> dic
         benches = _order_benchmarks({c.benchmark for c in mc})
         ref = match_reference(refs, model, meta["base_model"][0] if meta["base_model"] else None)
         rows = []
-        for label in _order_labels({c.label for c in mc}):
+        labels = _order_labels({c.label for c in mc})
+        for label in labels:
             per, avg = cell_stats([c for c in mc if c.label == label], n_boot)
             ref_per = {b: reference_value(ref, label, b) for b in benches} if ref else {}
             ref_avg = reference_value(ref, label, None) if ref else None
             rows.append((label, per, avg, ref_per, ref_avg))
-        out[model] = {"meta": meta, "benchmarks": benches, "rows": rows, "ref": ref}
+        out[model] = {"meta": meta, "benchmarks": benches, "rows": rows, "ref": ref,
+                      "differences": differences(mc, labels, benches, n_boot),
+                      "pass_maj": {label: pass_maj([c for c in mc if c.label == label]) for label in labels}}
     return out
 
 
-def write_main(data: dict, out_dir: Path) -> list[Path]:
-    md, tex = ["# Main results: Avg@k (%) with 95% CI\n"], []
+REFERENCES = (BASE, "grpo")  # every method is compared with the untrained model and with GRPO
+
+
+def differences(cells: list[Cell], labels: list[str], benches: list[str], n_boot: int = N_BOOT) -> dict:
+    """``{reference: {label: {benchmark | "average": paired difference}}}`` (mhpo.compare), label - reference."""
+    from mhpo import compare
+
+    def scores(label, bench):
+        return {c.seed: (c.ids, c.scores) for c in cells
+                if c.label == label and c.benchmark == bench and c.scores is not None}
+
+    out = {}
+    for ref in REFERENCES:
+        if ref not in labels:
+            continue
+        out[ref] = {}
+        for label in labels:
+            if label == ref or (ref != BASE and label == BASE):  # base - grpo is grpo - base, shown once
+                continue
+            per = {}
+            for bench in benches:
+                a, b = scores(label, bench), scores(ref, bench)
+                if a and b:
+                    d, boots = compare.paired_difference(a, b, n_boot)
+                    if d is not None:
+                        per[bench] = (d, boots)
+            row = {bench: d for bench, (d, _) in per.items()}
+            if len(per) == len(benches) and per:
+                row["average"] = compare.macro_difference(per)
+            out[ref][label] = row
+    return out
+
+
+def pass_maj(cells: list[Cell]) -> dict:
+    """``{benchmark: {"pass@k": mean, "maj@k": mean, "n_seeds": n}}`` from the evaluation summaries (mean over seeds)."""
+    out: dict = {}
+    for bench in sorted({c.benchmark for c in cells}):
+        cs = [c for c in cells if c.benchmark == bench]
+        out[bench] = {m: float(np.mean([c.summary["metrics"][m]["mean"] for c in cs])) for m in ("pass@k", "maj@k")}
+        out[bench]["n_seeds"] = len(cs)
+    return out
+
+
+def _diff_text(d: dict | None, tex: bool = False) -> str:
+    if d is None:
+        return "--" if tex else "–"
+    text = f"{100 * d['mean']:+.1f} [{100 * d['ci_low']:+.1f}, {100 * d['ci_high']:+.1f}]" + ("*" if d["significant"] else "")
+    return text.replace("*", "$^*$").replace("%", "\\%") if tex else text
+
+
+def _sizes(d: dict) -> str:
+    n = {}
+    for _, per, _, _, _ in d["rows"]:
+        for b, st in per.items():
+            n.setdefault(b, st.get("n_problems"))
+    seeds = {label: (avg or {}).get("n_seeds") for label, _, avg, _, _ in d["rows"]}
+    ks = ",".join(map(str, d["meta"]["k"])) or "?"
+    by_seed = ", ".join(f"{label} {s}" for label, s in seeds.items())
+    return (", ".join(f"{b} {n[b]} problems" for b in d["benchmarks"] if b in n)
+            + f"; k = {ks} samples per problem; seeds per row: {by_seed}")
+
+
+def conclusions(model: str, d: dict) -> list[str]:
+    """What the table can and cannot tell, in words (the paired differences' significance)."""
+    diffs = d["differences"]
+    sig, total, widths = [], 0, []
+    for ref, rows in diffs.items():
+        for label, per in rows.items():
+            for bench, x in per.items():
+                if x is None:
+                    continue
+                total += 1
+                widths.append(100 * (x["ci_high"] - x["ci_low"]) / 2)
+                if x["significant"]:
+                    sig.append(f"{label} − {ref} on {bench}: {_diff_text(x).rstrip('*')} points")
+    if not total:
+        return ["No paired comparison is possible: the table has no base model or GRPO row with per-problem "
+                "records to compare against."]
+    half = float(np.median(widths))
+    out = []
+    if not sig:
+        out.append(f"**None of the {total} paired differences (each method vs the base model and vs GRPO, per "
+                   "benchmark and on average) is significant**: every 95% CI includes 0. This run does not show any "
+                   "method to be better or worse than GRPO, nor any method to be better or worse than the base model; "
+                   "differences in the means above are within sampling noise.")
+    else:
+        out.append(f"**Significant differences** (95% CI excludes 0; {len(sig)} of {total}): " + "; ".join(sig)
+                   + ". Every other difference is compatible with no difference.")
+    out.append(f"With these sample sizes a difference must be larger than about ±{half:.1f} points (median CI "
+               "half-width) to be told apart from noise. The CIs cover the choice of problems and training seeds only: "
+               f"they say nothing about other models, benchmarks, hyper-parameters or training budgets than `{model}`'s here.")
+    return out
+
+
+def write_main(data: dict, out_dir: Path, skipped: dict[str, str] | None = None) -> list[Path]:
+    md, tex = ["# Main results: Avg@k (%) with 95% CI, paired differences, pass@k and maj@k\n"], []
     header_csv = ["model", "objective", "benchmark", "avg_at_k", "ci_low", "ci_high", "n_seeds", "n_problems",
                   "paper", "delta", "k", "sampling", "versions"]
+    for ref in REFERENCES:
+        header_csv += [f"minus_{ref}", f"minus_{ref}_ci_low", f"minus_{ref}_ci_high", f"minus_{ref}_significant"]
+    header_csv += ["pass_at_k", "maj_at_k"]
     csv_rows = []
     for model, d in data.items():
         meta, benches, ref = d["meta"], d["benchmarks"], d["ref"]
@@ -421,6 +521,7 @@ def write_main(data: dict, out_dir: Path) -> list[Path]:
         md.append(f"\n## {model}\n")
         md.append(f"- model: `{model}`" + (f" (base: `{meta['base_model'][0]}`)" if meta["base_model"] else ""))
         md.append(f"- metric: Avg@{ks} (%), mean over problems (and seeds); brackets: 95% bootstrap CI")
+        md.append(f"- sample sizes: {_sizes(d)}")
         md.append(f"- sampling: {samp}")
         md.append(f"- versions: {vers or 'unknown'}")
         if ref:
@@ -430,6 +531,7 @@ def write_main(data: dict, out_dir: Path) -> list[Path]:
         md.append("")
         header = ["objective"] + benches + ["average"]
         md_rows, tex_rows = [], []
+        diffs, pm = d["differences"], d["pass_maj"]
         for label, per, avg, ref_per, ref_avg in d["rows"]:
             md_rows.append([label] + [_cell_text(per.get(b), ref_per.get(b)) for b in benches] + [_cell_text(avg, ref_avg)])
             tex_rows.append([_tex_escape(label)] + [_cell_text(per.get(b), ref_per.get(b), tex=True) for b in benches]
@@ -438,11 +540,39 @@ def write_main(data: dict, out_dir: Path) -> list[Path]:
                 if s is None:
                     continue
                 r = ref_avg if b == "average" else ref_per.get(b)
-                csv_rows.append([model, label, b, s["mean"], s["ci_low"], s["ci_high"], s["n_seeds"], s["n_problems"],
-                                 r, None if r is None else s["mean"] - r, ks, samp, vers])
+                row = [model, label, b, s["mean"], s["ci_low"], s["ci_high"], s["n_seeds"], s["n_problems"],
+                       r, None if r is None else s["mean"] - r, ks, samp, vers]
+                for rl in REFERENCES:
+                    x = diffs.get(rl, {}).get(label, {}).get(b)
+                    row += [None] * 4 if x is None else [x["mean"], x["ci_low"], x["ci_high"], x["significant"]]
+                row += [pm.get(label, {}).get(b, {}).get(m) for m in ("pass@k", "maj@k")]
+                csv_rows.append(row)
         md.append(_md_table(header, md_rows))
         tex.append(f"% model: {model}; Avg@{ks}; sampling: {samp}; versions: {vers}")
         tex.append(_tex_table(header, tex_rows, f"{_tex_escape(model)}: Avg@{ks} (\\%) with 95\\% CI."))
+        for rl, rows in diffs.items():
+            title = "the base model (untrained)" if rl == BASE else "GRPO"
+            md.append(f"\n### Difference from {title}: method − {rl} (percentage points)\n")
+            md.append(f"Paired bootstrap 95% CI over problems and seeds (mhpo/compare.py); `*`: the CI excludes 0.\n")
+            body = [[label] + [_diff_text(per.get(b)) for b in benches + ["average"]] for label, per in rows.items()]
+            md.append(_md_table([f"method − {rl}"] + benches + ["average"], body))
+            tex.append(_tex_table([f"method - {_tex_escape(rl)}"] + [_tex_escape(b) for b in benches] + ["average"],
+                                  [[_tex_escape(label)] + [_diff_text(per.get(b), tex=True) for b in benches + ["average"]]
+                                   for label, per in rows.items()],
+                                  f"{_tex_escape(model)}: method $-$ {_tex_escape(rl)} (points), paired bootstrap 95\\% CI; "
+                                  "$^*$: CI excludes 0."))
+        md.append(f"\n### pass@{ks} and maj@{ks} (%)\n")
+        md.append("Mean over seeds of each evaluation's pass@k (some sample correct) and maj@k (the majority answer "
+                  "correct).\n")
+        pm_header = ["objective"] + [f"{b} {m}@{ks}" for b in benches for m in ("pass", "maj")]
+        md.append(_md_table(pm_header, [[label] + [_pct(pm[label].get(b, {}).get(m)) for b in benches
+                                                   for m in ("pass@k", "maj@k")] for label in pm]))
+        md.append("\n### What can and cannot be concluded\n")
+        md += [p + "\n" for p in conclusions(model, d)]
+    if skipped:
+        md.append("\n## Skipped benchmarks\n")
+        md += [f"- `{name}`: {reason}" for name, reason in sorted(skipped.items())]
+        md.append("")
     if not data:
         md.append("\nNo evaluations found.\n")
     paths = [out_dir / "main.md", out_dir / "main.csv", out_dir / "main.tex"]
@@ -527,9 +657,36 @@ def _mean(c: Cell) -> float:
     return float(c.scores.mean()) if c.scores is not None and c.scores.size else float(c.summary["metrics"]["avg@k"]["mean"])
 
 
+# ------------------------------------------------------------------------------------------ code identity
+def check_same_code(cells: list[Cell], runs_dirs: list[Path]) -> None:
+    """Refuse to put runs of different code under one label: the training manifests' ``code_hash`` (objective,
+    contract, trainer) and the evaluation summaries' ``code_hash`` must each be the same for every seed of a
+    (model, label). Runs written before code hashes were recorded carry none and are not compared."""
+    seen: dict[tuple[str, str, str], dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+    for c in cells:
+        h = c.summary.get("code_hash")
+        if h and c.checkpoint in (FINAL, BASE):
+            seen[(c.model, c.label, "evaluation")][h].append(f"seed{c.seed}/{c.checkpoint}/{c.benchmark}")
+    for model, label in {(c.model, c.label) for c in cells if c.label != BASE}:
+        for seed in sorted({c.seed for c in cells if (c.model, c.label) == (model, label)}):
+            for d in runs_dirs:
+                man = d / model / label / f"seed{seed}" / "manifest.json"
+                if man.is_file():
+                    h = json.loads(man.read_text(encoding="utf-8")).get("code_hash")
+                    if h:
+                        seen[(model, label, "training")][h].append(f"seed{seed}")
+                    break
+    for (model, label, stage), hashes in sorted(seen.items()):
+        if len(hashes) > 1:
+            which = "; ".join(f"{h}: {', '.join(v)}" for h, v in sorted(hashes.items()))
+            raise ValueError(f"{model}/{label}: its {stage} runs come from different code ({which}); rerun the stale "
+                             "ones (snakemake reruns jobs whose code changed) or give them different labels")
+
+
 # ------------------------------------------------------------------------------------------ entry point
 def aggregate(runs_dirs: list[Path], evals_dir: Path, out: Path, experiments: list[str] | None = None,
-              reference_dirs: list[Path] | None = None, figures: bool = True, n_boot: int = N_BOOT) -> dict:
+              reference_dirs: list[Path] | None = None, figures: bool = True, n_boot: int = N_BOOT,
+              skipped: dict[str, str] | None = None) -> dict:
     """Write every table (and figure); returns ``{"tables": [...], "figures": [...], "counts": {...}}``."""
     exp = None
     if experiments:
@@ -541,10 +698,11 @@ def aggregate(runs_dirs: list[Path], evals_dir: Path, out: Path, experiments: li
             exp.add((m, l))
     t0 = time.perf_counter()
     cells = discover_evals(evals_dir, exp)
+    check_same_code(cells, runs_dirs)
     metrics = read_metrics(runs_dirs, exp)
     refs = load_references(reference_dirs or [out / "reference", REPO_ROOT / "results" / "reference"])
     data = main_table(cells, refs, n_boot)
-    tables = write_main(data, out / "tables") + write_stability(stability_table(metrics), out / "tables")
+    tables = write_main(data, out / "tables", skipped) + write_stability(stability_table(metrics), out / "tables")
     figs = []
     if figures:
         from mhpo import plots
@@ -570,14 +728,21 @@ def configure(parser) -> None:
                         help="directory of paper reference JSON files (default OUT/reference, else results/reference)")
     parser.add_argument("--no-figures", action="store_true", help="tables only")
     parser.add_argument("--n-boot", type=int, default=N_BOOT, help=f"bootstrap resamples (default {N_BOOT})")
+    parser.add_argument("--skipped", action="append", default=None, metavar="NAME=REASON",
+                        help="a benchmark that was planned but skipped, and why (repeatable; listed under the table)")
 
 
 def main(args) -> int:
     runs = [Path(r) for r in (args.runs or ["results/runs"])]
+    if not Path(args.evals).is_dir():
+        print(f"mhpo-bench aggregate: error: --evals {args.evals!r} is not a directory (expected "
+              "EVALS/{model}/{label}/seed{N}/{checkpoint}/*.summary.json, as written by mhpo-bench evaluate)", file=sys.stderr)
+        return 2
     try:
+        skipped = dict(x.split("=", 1) if "=" in x else (x, "skipped") for x in args.skipped or [])
         res = aggregate(runs, Path(args.evals), Path(args.out), args.experiment,
                         [Path(r) for r in args.reference] if args.reference else None,
-                        figures=not args.no_figures, n_boot=args.n_boot)
+                        figures=not args.no_figures, n_boot=args.n_boot, skipped=skipped)
     except (ValueError, OSError) as e:
         print(f"mhpo-bench aggregate: error: {e}", file=sys.stderr)
         return 2

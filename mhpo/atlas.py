@@ -15,13 +15,13 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import torch
-
-R_MIN, R_MAX = 0.05, 20.0
+R_MIN, R_MAX = 0.05, 20.0  # torch is imported where used: `mhpo-bench atlas --help` stays fast
 
 
 def gradient_weights(name: str, ratios: torch.Tensor, adv: float, **params) -> torch.Tensor:
     """w(r) = −∂loss/∂logπ per token for objective ``name`` at the given ratios, with advantage ``adv``."""
+    import torch
+
     from mhpo import objectives
 
     obj = objectives.get(name, **params)
@@ -34,18 +34,20 @@ def gradient_weights(name: str, ratios: torch.Tensor, adv: float, **params) -> t
     return -grad[:, 0] * n
 
 
-def draw(names: list[str], out: Path, stem: str = "gradient_atlas", points: int = 400) -> list[Path]:
+def figure(names: list[str], points: int = 400):
+    """The atlas as a matplotlib figure: one panel per objective, w(r) for Â = +1 and −1."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from mhpo import io
+    import torch
 
     r = torch.logspace(math.log10(R_MIN), math.log10(R_MAX), points, dtype=torch.float64)
     cols = min(5, len(names))
     rows = math.ceil(len(names) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.0 * cols, 2.4 * rows), squeeze=False, sharex=True)
+    # at least 3.2 in tall: the shared y label must fit beside a single row of panels
+    fig, axes = plt.subplots(rows, cols, figsize=(3.0 * cols + 0.4, max(3.2, 2.4 * rows)), squeeze=False,
+                             sharex=True)
     for ax, name in zip(axes.flat, names):
         for adv, color in ((1.0, "tab:blue"), (-1.0, "tab:red")):
             ax.plot(r.numpy(), gradient_weights(name, r, adv).numpy(), color=color, lw=1.4, label=f"Â = {adv:+.0f}")
@@ -57,15 +59,19 @@ def draw(names: list[str], out: Path, stem: str = "gradient_atlas", points: int 
     for ax in list(axes.flat)[len(names):]:
         ax.axis("off")
     axes.flat[0].legend(fontsize=7, loc="upper left")
-    fig.supxlabel("ratio r = π_θ / π_old (log scale)")
-    fig.supylabel("w(r) = −∂loss/∂logπ per token")
+    fig.supxlabel("ratio r = π_θ / π_old (log scale)", fontsize=10)
+    fig.supylabel("w(r) = −∂loss/∂logπ per token", fontsize=10)
     fig.tight_layout()
-    paths = []
-    for ext in ("png", "pdf"):
-        path = out / f"{stem}.{ext}"
-        with io.atomic_path(path) as tmp:
-            fig.savefig(tmp, format=ext, dpi=150)
-        paths.append(path)
+    return fig
+
+
+def draw(names: list[str], out: Path, stem: str = "gradient_atlas", points: int = 400) -> list[Path]:
+    import matplotlib.pyplot as plt
+
+    from mhpo import io
+
+    fig = figure(names, points)
+    paths = io.save_figure(fig, out, stem, dpi=150)
     plt.close(fig)
     return paths
 

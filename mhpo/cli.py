@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 # name -> (module, one-line help)
@@ -30,14 +31,43 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+DESCRIPTION = """\
+mhpo-bench: reproducible benchmark and replication suite for MHPO (Modulated Hazard-aware Policy Optimization,
+arXiv 2603.16929) against GRPO, DAPO, SAPO, GSPO and more, trained with TRL's GRPOTrainer.
+
+Train one objective (train), evaluate checkpoints on math benchmarks (evaluate, evaluate-vl), aggregate runs
+into tables and figures (aggregate), or run everything through the Snakemake workflow (`snakemake --cores all`,
+see README.md). `mhpo-bench COMMAND --help` describes each command."""
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("mhpo-bench")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mhpo-bench", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="mhpo-bench", description=DESCRIPTION,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"mhpo-bench {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, help_) in COMMANDS.items():
         p = sub.add_parser(name, help=help_, description=help_)
         if only == name:
             importlib.import_module(module).configure(p)
     return parser
+
+
+def check_out(args) -> str | None:
+    """An ``--out`` that exists as a file is refused before any work (every command writes a directory there)."""
+    out = getattr(args, "out", None)
+    if isinstance(out, str) and os.path.exists(out) and not os.path.isdir(out):
+        return (f"--out {out!r} is a file, not a directory; pass a directory path (it is created if missing) "
+                "or move the file away")
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -51,12 +81,24 @@ def main(argv: list[str] | None = None) -> int:
     if name is None:
         parser.print_help()
         return 0 if not argv or argv[0] in ("-h", "--help") else 2
+    problem = check_out(args)
+    if problem:
+        print(f"mhpo-bench {name}: error: {problem}", file=sys.stderr)
+        return 2
     module = importlib.import_module(COMMANDS[name][0])
     try:
         return int(module.main(args) or 0)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except (FileExistsError, NotADirectoryError, IsADirectoryError, FileNotFoundError, PermissionError) as e:
+        # a wrong path given on the command line: say which, not a traceback
+        what = {FileExistsError: "exists and is in the way", NotADirectoryError: "is not a directory",
+                IsADirectoryError: "is a directory, not a file", FileNotFoundError: "does not exist",
+                PermissionError: "is not accessible (permissions)"}[type(e)]
+        print(f"mhpo-bench {name}: error: {e.filename or e}: {what} ({e.strerror or e}); check the paths "
+              f"given to `mhpo-bench {name}` (--help lists them)", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

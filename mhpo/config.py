@@ -109,7 +109,8 @@ def validate_schema(cfg: dict) -> dict:
         if e.validator == "additionalProperties":
             m = re.search(r"\('(.+)' was unexpected\)|\((.+) were unexpected\)", msg)
             if m:
-                msg = f"unknown key {(m.group(1) or m.group(2))!r}"
+                known = sorted((e.schema.get("properties") or {}).keys()) if isinstance(e.schema, dict) else []
+                msg = f"unknown key {(m.group(1) or m.group(2))!r}" + (f"; known keys: {', '.join(known)}" if known else "")
         elif e.validator == "pattern":
             msg = f"{e.instance!r} is not a valid label (no '/', control characters, or leading '.'/'-')"
         raise ConfigError(f"{_where(e.absolute_path)}: {msg}")
@@ -174,6 +175,7 @@ class Plan:
         self.skipped_benchmarks: list[str] = []
         self.missing_data: list[str] = []  # planned with evaluation.require_data: false, data not found yet
         self.studies: dict[str, Plan] = {}
+        self.code_hashes: dict[tuple[str, str, int], str] = {}  # training runs: mhpo.codehash.train_hash
         self._build()
         self._build_studies()
 
@@ -222,15 +224,22 @@ class Plan:
             params = exp.get("params", {}) or {}
             recipe = exp.get("recipe")
             overrides = exp.get("set", {}) or {}
+            if model_cfgs and model not in model_cfgs:  # (a config without `models` names its models freely)
+                raise ConfigError(f"{where}.model: undefined model {model!r}; defined under `models`: "
+                                  f"{', '.join(sorted(model_cfgs)) or '(none)'} (add it there, e.g. "
+                                  f"`{model}: {{base: PATH_OR_HUB_ID}}`)")
             if kind == "train":
                 if not objective:
                     raise ConfigError(f"{where}.objective: required to train (or give `from_runs`/`checkpoints`)")
-                problem = _check_objective(objective, params)
-                if problem:
-                    raise ConfigError(f"{where}.{problem[0]}: {problem[1]}")
                 if not recipe:
                     raise ConfigError(f"{where}.recipe: required to train")
                 rec = _load_recipe(recipe, overrides, where)
+                _check_recipe_objective_params(rec, recipe, where)
+                merged = {**(rec.get("objective_params") or {}).get(objective, {}), **params}
+                problem = _check_objective(objective, merged)
+                if problem:
+                    key = problem[0] if problem[0] == "objective" or params else f"recipe ({recipe}).objective_params.{objective}"
+                    raise ConfigError(f"{where}.{key}: {problem[1]}")
             else:
                 rec = None
             evaluation = _merge_eval(exp.get("evaluation", {}), where)
@@ -263,17 +272,23 @@ class Plan:
                 if kind == "train":
                     path = self.run_dir(model, label, seed)
                 elif kind == "runs":
-                    path = f"{exp['from_runs'].rstrip('/')}/{model}/{label}/seed{seed}"
+                    source = exp.get("from_label") or objective or label
+                    path = f"{exp['from_runs'].rstrip('/')}/{model}/{source}/seed{seed}"
                     if not (self.workdir / path / FINAL).is_dir():
-                        raise ConfigError(f"{where}.from_runs: no finished run at {path} (missing {FINAL}/)")
+                        raise ConfigError(f"{where}.from_runs: no finished run at {path} (missing {FINAL}/); the "
+                                          "directory read is FROM_RUNS/{model}/{from_label or objective or label}/seed{seed}")
+                    self._check_not_own_output(path, f"{where}.from_runs")
                 else:
                     path = exp["checkpoints"][str(seed)]
                     if not (self.workdir / path).exists() and not _looks_like_hub_id(path):
                         raise ConfigError(f"{where}.checkpoints.{seed}: {path!r} does not exist")
+                    self._check_not_own_output(path, f"{where}.checkpoints.{seed}")
                 run = Run(model, label, seed, objective, params, recipe, overrides, evaluation, kind, path, where,
                           study=self.study)
                 run.checkpoints, run.max_steps = self._intermediate(run, rec, where)
                 self.runs[(model, label, seed)] = run
+                if kind == "train":
+                    self.code_hashes[(model, label, seed)] = _train_code_hash(objective, params, rec)
                 self._add_evals(run)
         for j, name in enumerate(cfg.get("report", {}).get("atlas_objectives") or []):
             problem = _check_objective(name, {})
@@ -287,6 +302,15 @@ class Plan:
                 job = EvalJob(model, BASE_LABEL, seed, BASE_CHECKPOINT, entry["base"], 0,
                               ev["resolved_benchmarks"], ev, inputs)
                 self.evals[job.key] = job
+
+    def _check_not_own_output(self, path: str, where: str) -> None:
+        """Existing runs are read from outside this config's results_dir: evaluating them in place would write
+        evaluations and tables over those of the run that made them (Flow 2 writes into its own results_dir)."""
+        p, runs = (self.workdir / path).resolve(), (self.workdir / self.runs_dir).resolve()
+        if p == runs or runs in p.parents:
+            raise ConfigError(f"{where}: {path!r} is inside this config's own results_dir ({self.results_dir!r}); "
+                              "regenerating there would overwrite that run's evaluations and tables. Leave "
+                              "`results_dir` out (default results/<config name>) or set a new one")
 
     def _build_studies(self) -> None:
         """Plan each ``studies`` config (validated like a main config) under this plan's results_dir."""
@@ -560,6 +584,25 @@ class Plan:
         keys = {(j.model, j.label) for j in self.eval_jobs(track)}
         return [f"{m}/{l}" for m, l in sorted(keys)]
 
+    # ------------------------------------------------------------------ code hashes (rule params)
+    def train_code(self, model: str, label: str, seed) -> str:
+        """Hash of the code and resolved recipe a training run depends on (``mhpo.codehash``): a rule param,
+        so that Snakemake reruns the run when its objective, the trainer, the recipe or the package change."""
+        if self._owner(model) is not self:
+            return self._owner(model).train_code(model, label, seed)
+        return self.code_hashes[(model, label, int(seed))]
+
+    def eval_code(self, model: str) -> str:
+        """Hash of the evaluation code (text or VL) behind an evaluate job of ``model``."""
+        from mhpo import codehash
+
+        return codehash.eval_hash(vl=self._owner(model).models[model]["track"] == "vl")
+
+    def aggregate_code(self, vl: bool = False) -> str:
+        from mhpo import codehash
+
+        return codehash.aggregate_hash(vl=vl)
+
     def extra_runs_dirs(self) -> list[str]:
         dirs = []
         for r in self.runs.values():
@@ -604,6 +647,17 @@ def _objective_sources_fingerprint() -> str:
 _CHECKED: dict[str, list | None] = {}
 
 
+def _train_code_hash(objective: str, params: dict, rec: dict) -> str:
+    """mhpo.codehash.train_hash of one run: the recipe without other objectives' ``objective_params`` (so that
+    tuning one objective in a shared recipe reruns only that objective), plus this run's parameters."""
+    from mhpo import codehash
+
+    recipe = {k: v for k, v in rec.items() if k != "objective_params"}
+    own = {**(rec.get("objective_params") or {}).get(objective, {}), **params}
+    vl = rec.get("data", {}).get("image_field") is not None
+    return codehash.train_hash(objective, {"recipe": recipe, "params": own}, vl=vl)
+
+
 def _check_objective(name: str, params: dict) -> tuple[str, str] | None:
     """``None`` if ``mhpo.objectives.get(name, **params)`` succeeds, else ``(key, message)``.
 
@@ -638,6 +692,18 @@ def _check_objective(name: str, params: dict) -> tuple[str, str] | None:
             pass
     r = _CHECKED[key]
     return None if r is None else (r[0], r[1])
+
+
+def _check_recipe_objective_params(rec: dict, recipe: str, where: str) -> None:
+    """Every name in the recipe's ``objective_params`` is a registered objective and its parameters are valid
+    (else the typo would be ignored, or fail only inside the training job)."""
+    for name, params in (rec.get("objective_params") or {}).items():
+        key = f"{where}.recipe ({recipe}).objective_params.{name}"
+        if not isinstance(params, dict):
+            raise ConfigError(f"{key}: must be a mapping of parameters, got {params!r}")
+        problem = _check_objective(str(name), params)
+        if problem:
+            raise ConfigError(f"{key}: {problem[1]}")
 
 
 def _merge(defaults: dict, exp: dict) -> dict:
@@ -755,8 +821,10 @@ def _looks_like_hub_id(path: str) -> bool:
     return bool(re.fullmatch(r"[A-Za-z0-9][\w.\-]*/[\w.\-]+", path)) and not path.startswith((".", "/"))
 
 
-def load(source, overrides: dict | None = None, workdir: str | os.PathLike = ".") -> tuple[dict, Plan]:
-    """Read (path or dict), validate, and plan. Raises :class:`ConfigError`."""
+def load(source, overrides: dict | None = None, workdir: str | os.PathLike = ".",
+         name: str | None = None) -> tuple[dict, Plan]:
+    """Read (path or dict), validate, and plan. Raises :class:`ConfigError`. ``name``: the config's name (default:
+    its file name without extension), used for the default ``results_dir`` of a regeneration config."""
     if isinstance(source, (str, os.PathLike)):
         try:
             with open(source, encoding="utf-8") as fh:
@@ -771,6 +839,8 @@ def load(source, overrides: dict | None = None, workdir: str | os.PathLike = "."
         raise ConfigError("<config>: must be a mapping")
     if overrides:
         raw.update(overrides)
+    name = name or (Path(source).stem if isinstance(source, (str, os.PathLike)) else None)
+    prepare(raw, name)
     cfg = validate_schema(raw)
     return cfg, Plan(cfg, workdir)
 
@@ -793,13 +863,65 @@ def apply_site(raw: dict | None) -> dict[str, str]:
     return out
 
 
+def prepare(raw: dict, name: str | None = None) -> dict:
+    """In place, before schema validation: ``checkpoints`` keys as strings (YAML reads ``{0: path}`` with an
+    int key), and the default ``results_dir`` of a config that only evaluates existing runs or checkpoints
+    (Flow 2): ``results/<config name>``, so that regenerating tables never writes over another run's files."""
+    for exp in [raw.get("defaults")] + list(raw.get("experiments") or []):
+        if isinstance(exp, dict) and isinstance(exp.get("checkpoints"), dict):
+            exp["checkpoints"] = {str(k): v for k, v in exp["checkpoints"].items()}
+    if "results_dir" not in raw and _evaluates_only(raw):
+        raw["results_dir"] = f"results/{name or 'regenerated'}"
+    return raw
+
+
+def _evaluates_only(raw: dict) -> bool:
+    defaults = raw.get("defaults") if isinstance(raw.get("defaults"), dict) else {}
+    exps = [e for e in raw.get("experiments") or [] if isinstance(e, dict)]
+    return bool(exps) and all(any(k in e or k in defaults for k in ("from_runs", "checkpoints")) for e in exps)
+
+
 # ---------------------------------------------------------------------------------------------- CLI
 def configure(parser) -> None:
-    parser.add_argument("file", help="workflow config YAML (workflow/config/*.yaml)")
-    parser.add_argument("--jobs", action="store_true", help="also list every planned job")
+    parser.description = ("Validate a workflow config (workflow/config/*.yaml: `experiments`, `models`, ...) and print "
+                          "it resolved with its job plan, or a training recipe (workflow/recipes/*.yaml: `model`, "
+                          "`optim`, `rollout`, ...) and print it with every default filled in. The kind is recognised "
+                          "from the file's keys.")
+    parser.add_argument("file", help="workflow config YAML (workflow/config/*.yaml) or recipe YAML (workflow/recipes/*.yaml)")
+    parser.add_argument("--jobs", action="store_true", help="workflow configs: also list every planned job")
+
+
+def _is_recipe(path) -> bool:
+    """A recipe (mhpo.recipe) rather than a workflow config: a mapping without `experiments` with more recipe
+    sections than workflow-config keys among its keys (so that a typo in either still gets that kind's message)."""
+    from mhpo import recipe as recipes
+
+    try:
+        with open(path, encoding="utf-8") as fh:
+            raw = yaml.safe_load(fh)
+    except (OSError, yaml.YAMLError):
+        return False
+    if not isinstance(raw, dict) or "experiments" in raw:
+        return False
+    config_keys = set(_schema().get("properties", {}))
+    return len(set(raw) & set(recipes.SCHEMA)) > len(set(raw) & config_keys)
+
+
+def _validate_recipe(path) -> int:
+    from mhpo import recipe as recipes
+
+    try:
+        rec = recipes.load(path)
+    except recipes.RecipeError as e:
+        print(f"mhpo-bench validate-config: {path}: error: {e}", file=sys.stderr)
+        return 2
+    print(yaml.safe_dump({"kind": "recipe", "resolved": rec}, sort_keys=False, allow_unicode=True), end="")
+    return 0
 
 
 def main(args) -> int:
+    if _is_recipe(args.file):
+        return _validate_recipe(args.file)
     try:
         cfg, plan = load(args.file)
     except ConfigError as e:

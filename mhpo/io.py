@@ -86,3 +86,14 @@ def append_jsonl(path, row: dict) -> None:
         fh.write(json.dumps(row, default=str) + "\n")
         fh.flush()
         os.fsync(fh.fileno())
+
+
+def save_figure(fig, out_dir, stem: str, dpi: int = 150, exts=("png", "pdf")) -> list:
+    """Write a matplotlib figure as ``out_dir/stem.{png,pdf}``, each atomically; returns the paths."""
+    paths = []
+    for ext in exts:
+        path = Path(out_dir) / f"{stem}.{ext}"
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format=ext, dpi=dpi)
+        paths.append(path)
+    return paths

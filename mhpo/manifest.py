@@ -71,4 +71,12 @@ def read(path) -> dict | None:
 
 
 def write(path, manifest: dict) -> None:
+    """Write atomically; a run's manifest also records ``code_hash``, the hash of the code that trains its
+    objective (``mhpo.codehash.train_files``: the objective's file, the contract, the trainer), which
+    ``mhpo-bench aggregate`` compares across the seeds of one label."""
+    if manifest.get("objective") and "code_hash" not in manifest:
+        from mhpo import codehash
+
+        vl = ((manifest.get("config") or {}).get("data") or {}).get("image_field") is not None
+        manifest = {**manifest, "code_hash": codehash.digest(codehash.train_files(manifest["objective"], vl))}
     io.write_json(path, manifest)

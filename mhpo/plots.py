@@ -18,7 +18,9 @@ PANELS = [
     ("held-out accuracy (Avg@k)", ["heldout"], "linear"),
     ("entropy", ["entropy"], "linear"),
     ("gradient norm", ["grad_norm"], "log"),
-    ("importance ratio p1 / p99", ["ratio/p1", "ratio/p99"], "log"),
+    # the zigzag is expected: with several updates per rollout, each rollout's first step is on-policy (r = 1)
+    # and the following ones are off-policy, so p1/p99 alternate between ~1 and the spread of r
+    ("importance ratio p1 / p99 (zigzag: on-/off-policy steps alternate)", ["ratio/p1", "ratio/p99"], "log"),
     ("response length (tokens)", ["completion_length"], "linear"),
 ]
 COLORS = {"mhpo": "tab:red", "grpo": "tab:blue", "dapo": "tab:green", "sapo": "tab:purple", "gspo": "tab:orange",
@@ -48,6 +50,17 @@ def _band(ax, xs: list[np.ndarray], ys: list[np.ndarray], color: str, label: str
 
 def training_signals(model: str, metrics: dict, curves: dict, out_dir: Path) -> list[Path]:
     """``metrics``: ``{label: {seed: {key: array}}}``; ``curves``: ``{label: {seed: [(step, acc)]}}``."""
+    import matplotlib.pyplot as plt
+
+    fig = signals_figure(model, metrics, curves)
+    paths = io.save_figure(fig, out_dir, f"training_{model}", dpi=120)
+    plt.close(fig)
+    return paths
+
+
+def signals_figure(model: str, metrics: dict, curves: dict):
+    """The figure of :func:`training_signals`. The held-out accuracy axis spans 0–100% (a zoomed axis makes small
+    drops look large)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -84,6 +97,9 @@ def training_signals(model: str, metrics: dict, curves: dict, out_dir: Path) -> 
         ax.tick_params(labelsize=7)
         if scale == "log" and drawn:
             ax.set_yscale("log")
+        if keys == ["heldout"]:
+            ax.set_ylim(0, 100)
+            ax.set_ylabel("% correct", fontsize=8)
         if not drawn:
             ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes, color="0.5")
         ax.grid(alpha=0.25, lw=0.5)
@@ -99,14 +115,7 @@ def training_signals(model: str, metrics: dict, curves: dict, out_dir: Path) -> 
     fig.suptitle(f"{model}: training signals (lines: mean over {n_seeds} seed{'s' if n_seeds != 1 else ''}; "
                  "bands: min–max; dashed: p99)", fontsize=11)
     fig.tight_layout(rect=(0, 0.06, 1, 0.96))
-    paths = []
-    for ext in ("png", "pdf"):
-        path = out_dir / f"training_{model}.{ext}"
-        with io.atomic_path(path) as tmp:
-            fig.savefig(tmp, format=ext, dpi=120)
-        paths.append(path)
-    plt.close(fig)
-    return paths
+    return fig
 
 
 def _finite(x) -> bool:

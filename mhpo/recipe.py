@@ -167,7 +167,7 @@ def load(name_or_path, overrides: dict[str, Any] | None = None) -> dict:
 
 def _hint(key: str, known) -> str:
     close = difflib.get_close_matches(key, list(known), n=1)
-    return f"; did you mean {close[0]!r}?" if close else f"; known keys: {', '.join(sorted(known))}"
+    return (f"; did you mean {close[0]!r}?" if close else "") + f" (known keys: {', '.join(sorted(known))})"
 
 
 def _typecheck(where: str, value, types: tuple):

@@ -296,7 +296,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="output directory (must not exist or be empty)")
     parser.add_argument("--task", default="add",
                         help=f"synthetic task to warm-start on ({', '.join(tasks.available())})")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the initialisation and warm start (default 0)")
     parser.add_argument("--steps", type=int, default=None,
                         help=f"supervised warm-start steps (default per task: {WARM_START_STEPS})")
     parser.add_argument("--no-cache", action="store_true",

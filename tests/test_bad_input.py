@@ -269,3 +269,66 @@ def test_consecutive_nonfinite_steps_abort_and_keep_the_last_good_checkpoint(nan
     assert not (out / "final").exists()
     steps = [r["step"] for r in io.read_jsonl(out / "metrics.jsonl")]
     assert steps == sorted(set(steps)) and steps[:2] == [1, 2]
+
+
+# ------------------------------------------------------------------- wrong paths and files (issue 14, item 6)
+def test_train_out_pointing_at_a_file(tmp_path, capsys):
+    f = tmp_path / "afile"
+    f.write_text("keep me")
+    assert _train(f, "--objective", "mhpo") == 2
+    err = capsys.readouterr().err
+    assert "--out" in err and "is a file, not a directory" in err and "Traceback" not in err
+    assert f.read_text() == "keep me"
+
+
+@pytest.mark.parametrize("command", [["atlas"], ["lm-eval-tasks"], ["tiny-model"], ["aggregate", "--evals", "."],
+                                     ["evaluate", "--model", "x/y", "--benchmarks", "synth_arith"]])
+def test_every_out_pointing_at_a_file_is_refused(tmp_path, capsys, command):
+    f = tmp_path / "afile"
+    f.write_text("keep me")
+    assert cli.main([*command, "--out", str(f)]) == 2
+    assert "is a file, not a directory" in capsys.readouterr().err and f.read_text() == "keep me"
+
+
+def test_validate_config_on_a_directory_and_on_a_recipe(tmp_path, capsys):
+    assert cli.main(["validate-config", str(tmp_path)]) == 2
+    assert "is a directory, not a file" in capsys.readouterr().err
+    assert cli.main(["validate-config", str(ROOT / "workflow" / "recipes" / "tiny.yaml")]) == 0
+    assert "kind: recipe" in capsys.readouterr().out
+
+
+def test_aggregate_evals_that_do_not_exist(tmp_path, capsys):
+    assert cli.main(["aggregate", "--evals", str(tmp_path / "nope"), "--out", str(tmp_path / "out")]) == 2
+    assert "--evals" in capsys.readouterr().err and not (tmp_path / "out").exists()
+
+
+def test_evaluate_checkpoint_with_nonfinite_weights(tiny, tmp_path, capsys):
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    bad = tmp_path / "nan-model"
+    shutil.copytree(tiny, bad)
+    weights = bad / "model.safetensors"
+    tensors = load_file(weights)
+    name = sorted(tensors)[0]
+    tensors[name][0] = float("nan")
+    save_file(tensors, weights, metadata={"format": "pt"})
+    out = tmp_path / "eval"
+    assert _evaluate(bad, out, "--temperature", "1.0") == 2
+    err = capsys.readouterr().err
+    assert "NaN/inf weights" in err and name in err and "Traceback" not in err
+    assert not out.exists()  # no empty output folder left behind
+    assert torch.isnan(load_file(weights)[name]).any()
+
+
+def test_benchmark_row_without_problem(tiny, tmp_path, capsys):
+    d = tmp_path / "bench" / "math500"
+    d.mkdir(parents=True)
+    (d / "test.jsonl").write_text(json.dumps({"problem": "1+1", "answer": "2"}) + "\n"
+                                  + json.dumps({"question": "2+2", "answer": "4"}) + "\n")
+    out = tmp_path / "eval"
+    rc = cli.main(["evaluate", "--model", str(tiny), "--benchmarks", "math500", "--data-dir", str(tmp_path / "bench"),
+                   "--k", "1", "--max-tokens", "4", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert rc == 2 and "row 1" in err and "has no field 'problem'" in err and "question" in err
+    assert not out.exists()

@@ -120,7 +120,7 @@ def test_bad_objective_param_names_the_key():
 def test_unknown_key_names_the_key():
     cfg = _default()
     cfg["experiments"][1]["seedz"] = [0]
-    assert _err(cfg) == "experiments[1]: unknown key 'seedz'"
+    assert _err(cfg).startswith("experiments[1]: unknown key 'seedz'; known keys: checkpoints, evaluation")
     cfg = _default()
     cfg["defaults"]["evaluation"]["kk"] = 3
     assert "defaults.evaluation: unknown key 'kk'" in _err(cfg)

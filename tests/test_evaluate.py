@@ -113,7 +113,8 @@ def test_evaluate_writes_records_and_summary_per_interfaces(tiny, tmp_path):
         summary = json.loads((tmp_path / f"{name}.summary.json").read_text())
         assert SUMMARY_FIELDS <= set(summary) and summary["k"] == 3 and summary["n_problems"] == n
         assert summary["sampling"] == {"temperature": 0.6, "top_p": 0.95, "max_tokens": 12, "n": 3, "seed": 0,
-                                       "backend": "hf"}
+                                       "backend": "hf", "scheme": "per-sample-gumbel-v1", "dtype": "float32",
+                                       "device": "cpu"}
         assert set(summary["metrics"]) == {"avg@k", "pass@k", "maj@k"}
         acc = sum(r["correct"] for r in rows) / len(rows)
         assert summary["metrics"]["avg@k"]["mean"] == pytest.approx(acc)
@@ -141,11 +142,14 @@ class _Interrupting:
     def encode(self, *a):
         return self.gen.encode(*a)
 
-    def generate(self, prompts, sampling, seed_offset=0):
+    def generate(self, prompts, sampling, problem_ids=None):
         if self.calls == self.after:
             raise KeyboardInterrupt
         self.calls += 1
-        return self.gen.generate(prompts, sampling, seed_offset)
+        return self.gen.generate(prompts, sampling, problem_ids)
+
+    def identity(self):
+        return self.gen.identity()
 
 
 def test_interrupted_evaluation_resumes_without_partial_rows(tiny, tmp_path):

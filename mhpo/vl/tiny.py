@@ -243,10 +243,11 @@ def load(path):
 
 
 def configure(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out", required=True)
+    p.add_argument("--out", required=True, help="output directory of the tiny VLM (a Hugging Face model directory)")
     p.add_argument("--task", default="count", help=f"comma-separated visual tasks ({', '.join(vl_tasks.available())})")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--warm-start-steps", type=int, default=WARM_START_STEPS)
+    p.add_argument("--seed", type=int, default=0, help="seed of the initialisation and warm start (default 0)")
+    p.add_argument("--warm-start-steps", type=int, default=WARM_START_STEPS,
+                   help=f"supervised warm-start steps on the task (default {WARM_START_STEPS})")
 
 
 def main(args=None) -> int:

@@ -23,6 +23,7 @@ rule aggregate:
         f"{_esc(LOGS)}/aggregate.log",
     params:
         cmd=aggregate_command(),
+        code=PLAN.aggregate_code(),  # aggregation code hash (mhpo.codehash): a change rebuilds the tables
     threads: res("aggregate", "threads")
     resources:
         mem_mb=res("aggregate", "mem_mb"),

@@ -53,7 +53,8 @@ def aggregate_outputs():
 
 
 def atlas_outputs():
-    if not PLAN.cfg["report"]["atlas"]:
+    """Only with training: a config that only evaluates existing runs (Flow 2) runs evaluation and aggregation."""
+    if not PLAN.cfg["report"]["atlas"] or not PLAN.train_runs():
         return []
     return [f"{RD}/figures/gradient_atlas.{x}" for x in ("png", "pdf")]
 
@@ -65,6 +66,8 @@ def aggregate_command():
     for d in PLAN.extra_runs_dirs():
         argv += ["--runs", d]
     argv += ["--evals", EVALS, "--out", RD]
+    for name in sorted(set(PLAN.skipped_benchmarks)):
+        argv += ["--skipped", f"{name}=no data file found at planning (if_available: true); see docs/benchmarks.md"]
     for e in PLAN.experiments("text"):
         argv += ["--experiment", e]
     return shlex.join(argv)

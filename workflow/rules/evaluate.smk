@@ -12,6 +12,7 @@ rule evaluate:
         f"{_esc(LOGS)}/evaluate/{{model}}/{{objective}}/seed{{seed}}/{{checkpoint}}.log",
     params:
         cmd=lambda wc: PLAN.eval_command(wc.model, wc.objective, wc.seed, wc.checkpoint),
+        code=lambda wc: PLAN.eval_code(wc.model),  # evaluation code hash (mhpo.codehash): a change reruns it
     threads: res("evaluate", "threads")
     resources:
         mem_mb=res("evaluate", "mem_mb"),

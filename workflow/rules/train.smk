@@ -31,6 +31,9 @@ rule train:
         cmd=lambda wc, output, threads, resources: PLAN.train_command(
             wc.model, wc.objective, wc.seed, output[0], gpus=resources.gpu, threads=threads
         ),
+        # content hash of the objective's and trainer's code, the resolved recipe and the package version:
+        # a change reruns exactly this run (Snakemake's params rerun trigger; mhpo.codehash)
+        code=lambda wc: PLAN.train_code(wc.model, wc.objective, wc.seed),
     threads: res("train", "threads")
     resources:
         mem_mb=res("train", "mem_mb"),

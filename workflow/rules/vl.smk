@@ -19,6 +19,7 @@ if VL_PLANS:
             f"{_esc(LOGS)}/aggregate_vl.log",
         params:
             cmd=vl_aggregate_command(),
+            code=PLAN.aggregate_code(vl=True),
         threads: res("aggregate", "threads")
         resources:
             mem_mb=res("aggregate", "mem_mb"),
