@@ -179,6 +179,7 @@ def objective_trainer(objective, **config):
     _check_config(tr.args, objective)
     tr.objective, tr.num_iterations, tr._step = objective, 1, 0
     tr._acc, tr._bad_loss = defaultdict(list), None
+    tr.is_deepspeed_enabled = False  # set by transformers.Trainer.__init__
     return tr
 
 
