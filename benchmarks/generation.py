@@ -221,7 +221,8 @@ class VLLMGenerator:
         return encode_prompt(self.tokenizer, prompt, chat_template)
 
     def identity(self) -> dict:
-        return {"dtype": str(self.llm.llm_engine.model_config.dtype).removeprefix("torch."), "device": "cuda"}
+        config = getattr(getattr(self.llm, "llm_engine", None), "model_config", None)  # engine internals vary
+        return {"dtype": str(getattr(config, "dtype", "unknown")).removeprefix("torch."), "device": "cuda"}
 
     def generate(self, prompts: list[list[int]], sampling: Sampling,
                  problem_ids: list | None = None) -> list[list[tuple[str, int]]]:

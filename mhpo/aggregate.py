@@ -489,7 +489,8 @@ def conclusions(model: str, d: dict) -> list[str]:
     if not total:
         return ["No paired comparison is possible: the table has no base model or GRPO row with per-problem "
                 "records to compare against."]
-    half = float(np.median(widths))
+    informative = [w for w in widths if w > 0]  # a zero-width CI: both rows identical on every problem (e.g. all 0)
+    half = float(np.median(informative)) if informative else 0.0
     out = []
     if not sig:
         out.append(f"**None of the {total} paired differences (each method vs the base model and vs GRPO, per "
@@ -498,7 +499,9 @@ def conclusions(model: str, d: dict) -> list[str]:
                    "differences in the means above are within sampling noise.")
     else:
         out.append(f"**Significant differences** (95% CI excludes 0; {len(sig)} of {total}): " + "; ".join(sig)
-                   + ". Every other difference is compatible with no difference.")
+                   + f". Every other difference is compatible with no difference. With {total} comparisons at 95%, about "
+                   f"{total / 20:.1f} would exclude 0 by chance alone (no correction for multiple comparisons), so "
+                   "a few marked differences are weak evidence on their own.")
     out.append(f"With these sample sizes a difference must be larger than about ±{half:.1f} points (median CI "
                "half-width) to be told apart from noise. The CIs cover the choice of problems and training seeds only: "
                f"they say nothing about other models, benchmarks, hyper-parameters or training budgets than `{model}`'s here.")
