@@ -441,9 +441,10 @@ def base_accuracy(evals_dir: str | Path | None, regimes: Sequence[str], benchmar
 
 
 def frontier_table(per_run: Sequence[dict], stresses: dict[str, tuple[int, float]], base: float,
-                   threshold: float = 0.5) -> list[dict]:
+                   drop: float = 0.10) -> list[dict]:
     """Per (method, lr, updates per rollout U): seeds, mean final accuracy, how many seeds *collapsed* (final
-    held-out accuracy < ``threshold`` × the base model's) and whether the method *survived* (no seed collapsed).
+    held-out accuracy < the base model's − ``drop``: RL left the policy clearly worse than it started) and whether
+    the method *survived* (no seed collapsed).
     The method's *frontier* at that lr (on every row) is the largest U such that it survived at every U' ≤ U
     (0: it collapsed at the smallest U; NaN when the base accuracy is unknown)."""
     cells: dict[tuple[str, float, int], list[float]] = {}
@@ -454,11 +455,11 @@ def frontier_table(per_run: Sequence[dict], stresses: dict[str, tuple[int, float
     rows = []
     for (method, lr, u), accs in sorted(cells.items()):
         a = np.asarray(accs, dtype=float)
-        collapsed = int(np.sum(a < threshold * base)) if np.isfinite(base) else 0
+        collapsed = int(np.sum(a < base - drop)) if np.isfinite(base) else 0
         rows.append({"method": method, "lr": lr, "updates_per_rollout": u, "n": int(a.size),
                      "mean_accuracy": float(np.nanmean(a)) if np.isfinite(a).any() else math.nan,
                      "collapsed": collapsed, "survived": bool(np.isfinite(base) and collapsed == 0 and a.size),
-                     "base_accuracy": base, "threshold": threshold * base})
+                     "base_accuracy": base, "threshold": base - drop})
     for method, lr in {(r["method"], r["lr"]) for r in rows}:
         line = sorted((r for r in rows if r["method"] == method and r["lr"] == lr), key=lambda r: r["updates_per_rollout"])
         front = 0
@@ -489,7 +490,8 @@ def frontier_text(rows: Sequence[dict]) -> str:
         front = next(iter(line.values()))["frontier"]
         body.append([method, f"{lr:g}"] + cells + ["–" if not np.isfinite(front) else (str(front) if front else "none")])
     note = (f"Mean final held-out accuracy over seeds at each number of updates per rollout U. A seed *collapsed* when "
-            f"its accuracy fell below {rows[0]['threshold']:.3f} (half the base model's {base:.3f}); a method "
+            f"its accuracy fell below {rows[0]['threshold']:.3f} (the base model's {base:.3f} minus "
+            f"{base - rows[0]['threshold']:.2f}); a method "
             "survives a stress when no seed collapsed; its frontier is the largest U it survives at every smaller U.")
     return note + "\n\n" + _md(header, body)
 
@@ -682,7 +684,7 @@ def curves(runs: Sequence[Run]) -> dict[tuple[str, str], dict[int, dict[str, np.
 
 def analyze(runs_dir, evals_dir, out_dir, references: Sequence[str] = ("grpo",), alpha: float = 0.05,
             test: str = "t", params: Params = Params(), regimes=None, methods=None, benchmarks=None,
-            plots: bool = True, n_boot: int = 2000) -> dict[str, Path]:
+            plots: bool = True, n_boot: int = 2000, collapse_drop: float = 0.10) -> dict[str, Path]:
     """Compute everything and write the tables, summary and figures under ``out_dir``; returns the paths."""
     runs = load_runs(runs_dir, regimes, methods)
     if not runs:
@@ -719,7 +721,7 @@ def analyze(runs_dir, evals_dir, out_dir, references: Sequence[str] = ("grpo",),
     io.write_text(paths["runs_csv"], _csv(per_run))
     stresses = {r.regime: st for r in runs if (st := stress(r)) is not None}
     base = base_accuracy(evals_dir, sorted({r.regime for r in runs}), benchmarks)
-    front = frontier_table(per_run, stresses, base)
+    front = frontier_table(per_run, stresses, base, collapse_drop)
     paths["frontier_md"] = out / "tables" / "stability_frontier.md"
     paths["frontier_csv"] = out / "tables" / "stability_frontier.csv"
     front_md = frontier_text(front)
@@ -756,6 +758,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--collapse-ratio", type=float, default=d.collapse_ratio)
     p.add_argument("--collapse-len", type=int, default=d.collapse_len)
     p.add_argument("--collapse-min-max", type=float, default=d.collapse_min_max)
+    p.add_argument("--collapse-drop", type=float, default=0.10,
+                   help="stability frontier: a run collapsed when its final accuracy < base accuracy - this")
     p.add_argument("--no-plots", action="store_true", help="tables and summary only")
 
 
@@ -773,7 +777,7 @@ def main(args: argparse.Namespace | Sequence[str] | None = None) -> int:
     try:
         paths = analyze(args.runs, args.evals, args.out, _split(args.reference) or ["grpo"], args.alpha, args.test,
                         params, _split(args.regimes), _split(args.methods), _split(args.benchmarks),
-                        plots=not args.no_plots)
+                        plots=not args.no_plots, collapse_drop=args.collapse_drop)
     except (FileNotFoundError, ValueError) as e:
         print(f"mhpo-bench stability: {e}", file=sys.stderr)
         return 2
