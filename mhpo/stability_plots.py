@@ -129,7 +129,8 @@ def plot_frontier(rows, out_dir: str | Path, reference: str = "grpo") -> dict[st
     lrs = sorted({r["lr"] for r in rows}) or [float("nan")]
     methods = sorted({r["method"] for r in rows})
     colours = _colours(methods, reference)
-    fig, axes = plt.subplots(1, len(lrs), figsize=(4.2 * len(lrs), 3.4), squeeze=False, sharey=True)
+    fig, axes = plt.subplots(1, len(lrs), figsize=(max(6.0, 4.2 * len(lrs)), 3.6), squeeze=False, sharey=True)
+    us = sorted({r["updates_per_rollout"] for r in rows})
     for ax, lr in zip(axes[0], lrs):
         for method in methods:
             line = sorted((r for r in rows if r["method"] == method and r["lr"] == lr),
@@ -148,6 +149,8 @@ def plot_frontier(rows, out_dir: str | Path, reference: str = "grpo") -> dict[st
             ax.axhline(rows[0]["base_accuracy"], color="grey", lw=1, ls="-", label="base model")
             ax.axhline(rows[0]["threshold"], color="grey", lw=1, ls=":", label="collapse threshold")
         ax.set_xscale("log", base=2)
+        if us:
+            ax.set_xticks(us, [str(u) for u in us])
         ax.set_title(f"lr {lr:g}", fontsize=9)
         ax.set_xlabel("updates per rollout U (log scale)", fontsize=8)
         ax.tick_params(labelsize=7)
@@ -155,7 +158,7 @@ def plot_frontier(rows, out_dir: str | Path, reference: str = "grpo") -> dict[st
         if rows:
             ax.legend(fontsize=6, frameon=False)
     axes[0][0].set_ylabel("final held-out avg@k", fontsize=8)
-    fig.suptitle("Stability frontier: accuracy vs off-policy stress (× = a seed collapsed)", fontsize=10)
+    fig.suptitle("Stability frontier: accuracy vs updates per rollout (× = a seed collapsed)", fontsize=9)
     fig.tight_layout()
     paths = _save(fig, out_dir, "frontier")
     plt.close(fig)
