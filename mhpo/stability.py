@@ -414,6 +414,88 @@ def paired_table(per_run: Sequence[dict], references: Sequence[str], alpha: floa
     return out
 
 
+# ------------------------------------------------------------------------------------------ stability frontier
+def stress(run: Run) -> tuple[int, float] | None:
+    """(updates per rollout, learning rate) of a run, from its ``manifest.json``'s resolved recipe."""
+    f = run.path / "manifest.json"
+    if not f.is_file():
+        return None
+    cfg = json.loads(f.read_text()).get("config") or {}
+    try:
+        return int(cfg["rollout"]["updates_per_rollout"]), float(cfg["optim"]["lr"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def base_accuracy(evals_dir: str | Path | None, regimes: Sequence[str], benchmarks: Sequence[str] | None = None,
+                  metric: str = "avg@k") -> float:
+    """Held-out accuracy of the untrained starting policy: the mean of its evaluations
+    (``EVALS/{regime}/base/seed*/base/*.summary.json``) over the regimes that have one; NaN if none."""
+    vals = []
+    for regime in regimes if evals_dir else ():
+        for f in sorted(Path(evals_dir).glob(f"{regime}/base/seed*/base/*.summary.json")):
+            s = json.loads(f.read_text())
+            if not benchmarks or s.get("benchmark") in benchmarks:
+                vals.append(float(s["metrics"][metric]["mean"]))
+    return float(np.mean(vals)) if vals else math.nan
+
+
+def frontier_table(per_run: Sequence[dict], stresses: dict[str, tuple[int, float]], base: float,
+                   drop: float = 0.10) -> list[dict]:
+    """Per (method, lr, updates per rollout U): seeds, mean final accuracy, how many seeds *collapsed* (final
+    held-out accuracy < the base model's − ``drop``: RL left the policy clearly worse than it started) and whether
+    the method *survived* (no seed collapsed).
+    The method's *frontier* at that lr (on every row) is the largest U such that it survived at every U' ≤ U
+    (0: it collapsed at the smallest U; NaN when the base accuracy is unknown)."""
+    cells: dict[tuple[str, float, int], list[float]] = {}
+    for r in per_run:
+        if r["regime"] in stresses:
+            u, lr = stresses[r["regime"]]
+            cells.setdefault((r["method"], lr, u), []).append(r["final_accuracy"])
+    rows = []
+    for (method, lr, u), accs in sorted(cells.items()):
+        a = np.asarray(accs, dtype=float)
+        collapsed = int(np.sum(a < base - drop)) if np.isfinite(base) else 0
+        rows.append({"method": method, "lr": lr, "updates_per_rollout": u, "n": int(a.size),
+                     "mean_accuracy": float(np.nanmean(a)) if np.isfinite(a).any() else math.nan,
+                     "collapsed": collapsed, "survived": bool(np.isfinite(base) and collapsed == 0 and a.size),
+                     "base_accuracy": base, "threshold": base - drop})
+    for method, lr in {(r["method"], r["lr"]) for r in rows}:
+        line = sorted((r for r in rows if r["method"] == method and r["lr"] == lr), key=lambda r: r["updates_per_rollout"])
+        front = 0
+        for r in line:
+            if not r["survived"]:
+                break
+            front = r["updates_per_rollout"]
+        for r in line:
+            r["frontier"] = front if np.isfinite(base) else math.nan
+    return rows
+
+
+def frontier_text(rows: Sequence[dict]) -> str:
+    """Markdown: one line per (method, lr) with its accuracy at each U (collapsed seeds marked) and its frontier."""
+    if not rows:
+        return "No run had a readable (updates per rollout, lr) in its manifest: no frontier.\n"
+    us = sorted({r["updates_per_rollout"] for r in rows})
+    base = rows[0]["base_accuracy"]
+    header = ["method", "lr"] + [f"U={u}" for u in us] + ["frontier (largest U survived)"]
+    body = []
+    for method, lr in sorted({(r["method"], r["lr"]) for r in rows}):
+        line = {r["updates_per_rollout"]: r for r in rows if r["method"] == method and r["lr"] == lr}
+        cells = []
+        for u in us:
+            r = line.get(u)
+            cells.append("–" if r is None else f"{r['mean_accuracy']:.3f}" + (f" ({r['collapsed']}/{r['n']} collapsed)"
+                                                                                if r["collapsed"] else ""))
+        front = next(iter(line.values()))["frontier"]
+        body.append([method, f"{lr:g}"] + cells + ["–" if not np.isfinite(front) else (str(front) if front else "none")])
+    note = (f"Mean final held-out accuracy over seeds at each number of updates per rollout U. A seed *collapsed* when "
+            f"its accuracy fell below {rows[0]['threshold']:.3f} (the base model's {base:.3f} minus "
+            f"{base - rows[0]['threshold']:.2f}); a method "
+            "survives a stress when no seed collapsed; its frontier is the largest U it survives at every smaller U.")
+    return note + "\n\n" + _md(header, body)
+
+
 # ----------------------------------------------------------------------------------------------- rendering
 def _fmt(x: float, dec: int) -> str:
     return "–" if x is None or not np.isfinite(x) else f"{x:.{dec}f}"
@@ -602,7 +684,7 @@ def curves(runs: Sequence[Run]) -> dict[tuple[str, str], dict[int, dict[str, np.
 
 def analyze(runs_dir, evals_dir, out_dir, references: Sequence[str] = ("grpo",), alpha: float = 0.05,
             test: str = "t", params: Params = Params(), regimes=None, methods=None, benchmarks=None,
-            plots: bool = True, n_boot: int = 2000) -> dict[str, Path]:
+            plots: bool = True, n_boot: int = 2000, collapse_drop: float = 0.10) -> dict[str, Path]:
     """Compute everything and write the tables, summary and figures under ``out_dir``; returns the paths."""
     runs = load_runs(runs_dir, regimes, methods)
     if not runs:
@@ -637,11 +719,21 @@ def analyze(runs_dir, evals_dir, out_dir, references: Sequence[str] = ("grpo",),
     io.write_text(paths["paired_csv"], _csv(paired))
     io.write_text(paths["paired_tex"], _tex(ph, pr, "Paired comparisons. " + pnote))
     io.write_text(paths["runs_csv"], _csv(per_run))
-    io.write_text(paths["summary"], summary_text(groups, paired, alpha, test))
+    stresses = {r.regime: st for r in runs if (st := stress(r)) is not None}
+    base = base_accuracy(evals_dir, sorted({r.regime for r in runs}), benchmarks)
+    front = frontier_table(per_run, stresses, base, collapse_drop)
+    paths["frontier_md"] = out / "tables" / "stability_frontier.md"
+    paths["frontier_csv"] = out / "tables" / "stability_frontier.csv"
+    front_md = frontier_text(front)
+    io.write_text(paths["frontier_md"], "# Stability study: stability frontier\n\n" + front_md)
+    io.write_text(paths["frontier_csv"], _csv(front) if front else "")
+    io.write_text(paths["summary"], summary_text(groups, paired, alpha, test) + "\n## Stability frontier\n\n" + front_md)
     if plots:
         from mhpo import stability_plots
 
         for name, p in stability_plots.plot_all(curves(runs), out / "figures", references[0]).items():
+            paths[f"figure_{name}"] = p
+        for name, p in stability_plots.plot_frontier(front, out / "figures", references[0]).items():
             paths[f"figure_{name}"] = p
     return paths
 
@@ -666,6 +758,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--collapse-ratio", type=float, default=d.collapse_ratio, help="collapse: reward below this × its running max")
     p.add_argument("--collapse-len", type=int, default=d.collapse_len, help="collapse: for at least this many steps")
     p.add_argument("--collapse-min-max", type=float, default=d.collapse_min_max, help="collapse: only once the running max exceeds this")
+    p.add_argument("--collapse-drop", type=float, default=0.10,
+                   help="stability frontier: a run collapsed when its final accuracy < base accuracy - this")
     p.add_argument("--no-plots", action="store_true", help="tables and summary only")
 
 
@@ -683,7 +777,7 @@ def main(args: argparse.Namespace | Sequence[str] | None = None) -> int:
     try:
         paths = analyze(args.runs, args.evals, args.out, _split(args.reference) or ["grpo"], args.alpha, args.test,
                         params, _split(args.regimes), _split(args.methods), _split(args.benchmarks),
-                        plots=not args.no_plots)
+                        plots=not args.no_plots, collapse_drop=args.collapse_drop)
     except (FileNotFoundError, ValueError) as e:
         print(f"mhpo-bench stability: {e}", file=sys.stderr)
         return 2

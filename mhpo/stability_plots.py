@@ -4,7 +4,9 @@ across seeds (band; drawn where ≥ 2 seeds logged that step). One column per re
 * ``stability_reward``: ``reward/mean``;
 * ``stability_grad_norm``: ``grad_norm`` before clipping (log scale);
 * ``stability_ratio``: ``ratio/p1``, ``ratio/p50``, ``ratio/p99`` (rows; log scale, 1 = on-policy);
-* ``stability_entropy``: token entropy (nats).
+* ``stability_entropy``: token entropy (nats);
+* ``stability_frontier``: per learning rate, mean final held-out accuracy against updates per rollout U (log
+  scale), one line per method, collapsed cells marked ×, the base model's accuracy and the collapse threshold.
 
 Each is written as PNG and PDF atomically (``mhpo.io``) with fixed metadata, so a rerun gives identical files.
 """
@@ -100,10 +102,64 @@ def plot_all(curves: Mapping[tuple[str, str], Mapping[int, Mapping[str, np.ndarr
             fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 5), fontsize=7, frameon=False)
         fig.suptitle(f"Stability study: {ylabel}, mean ± 1 s.d. across seeds", fontsize=10)
         fig.tight_layout(rect=(0, 0.08 if len(methods) <= 5 else 0.12, 1, 1))
-        for ext, meta in (("png", {"Software": None}), ("pdf", {"CreationDate": None, "Producer": None})):
-            path = Path(out_dir) / f"stability_{name}.{ext}"
-            with io.atomic_path(path) as tmp:
-                fig.savefig(tmp, format=ext, dpi=120, metadata=meta)
-            paths[f"{name}_{ext}"] = path
+        paths.update(_save(fig, out_dir, name))
         plt.close(fig)
+    return paths
+
+
+def _save(fig, out_dir: str | Path, name: str) -> dict[str, Path]:
+    """``stability_{name}.png`` and ``.pdf``, atomically, with fixed metadata (a rerun gives identical files)."""
+    paths = {}
+    for ext, meta in (("png", {"Software": None}), ("pdf", {"CreationDate": None, "Producer": None})):
+        path = Path(out_dir) / f"stability_{name}.{ext}"
+        with io.atomic_path(path) as tmp:
+            fig.savefig(tmp, format=ext, dpi=120, metadata=meta)
+        paths[f"{name}_{ext}"] = path
+    return paths
+
+
+def plot_frontier(rows, out_dir: str | Path, reference: str = "grpo") -> dict[str, Path]:
+    """The stability frontier (``mhpo.stability.frontier_table`` rows): one panel per learning rate; returns
+    ``{"frontier_png": path, "frontier_pdf": path}`` (an empty panel when there are no rows)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    lrs = sorted({r["lr"] for r in rows}) or [float("nan")]
+    methods = sorted({r["method"] for r in rows})
+    colours = _colours(methods, reference)
+    fig, axes = plt.subplots(1, len(lrs), figsize=(max(6.0, 4.2 * len(lrs)), 3.6), squeeze=False, sharey=True)
+    us = sorted({r["updates_per_rollout"] for r in rows})
+    for ax, lr in zip(axes[0], lrs):
+        for method in methods:
+            line = sorted((r for r in rows if r["method"] == method and r["lr"] == lr),
+                          key=lambda r: r["updates_per_rollout"])
+            if not line:
+                continue
+            u = [r["updates_per_rollout"] for r in line]
+            acc = [r["mean_accuracy"] for r in line]
+            front = line[0]["frontier"]
+            ax.plot(u, acc, "-o", color=colours[method], lw=2.0 if method in ("mhpo", reference) else 1.2, ms=4,
+                    label=f"{method} (frontier U={front if front else 'none'})")
+            bad = [(x, y) for x, y, r in zip(u, acc, line) if not r["survived"]]
+            if bad:
+                ax.plot(*zip(*bad), "x", color=colours[method], ms=10, mew=2)
+        if rows:
+            ax.axhline(rows[0]["base_accuracy"], color="grey", lw=1, ls="-", label="base model")
+            ax.axhline(rows[0]["threshold"], color="grey", lw=1, ls=":", label="collapse threshold")
+        ax.set_xscale("log", base=2)
+        if us:
+            ax.set_xticks(us, [str(u) for u in us])
+        ax.set_title(f"lr {lr:g}", fontsize=9)
+        ax.set_xlabel("updates per rollout U (log scale)", fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.3)
+        if rows:
+            ax.legend(fontsize=6, frameon=False)
+    axes[0][0].set_ylabel("final held-out avg@k", fontsize=8)
+    fig.suptitle("Stability frontier: accuracy vs updates per rollout (× = a seed collapsed)", fontsize=9)
+    fig.tight_layout()
+    paths = _save(fig, out_dir, "frontier")
+    plt.close(fig)
     return paths

@@ -34,9 +34,9 @@ def test_default_config_plans_tiny_matrix():
     assert labels >= {"mhpo", "grpo", "dapo", "sapo", "gspo"}
     assert {r.seed for r in plan.train_runs()} == {0, 1}
     assert len(plan.train_runs()) == 5 * 2
-    # final + checkpoint-8 per run, plus the base model
+    # final + checkpoint-24 per run, plus the base model
     assert len(plan.evals) == 5 * 2 * 2 + 1
-    assert plan.models["tiny"]["tiny_model"] == {"task": "arith", "seed": 0}
+    assert plan.models["tiny"]["tiny_model"] == {"task": "add", "seed": 0}
     assert plan.run("tiny", "mhpo", 0).path == "results/runs/tiny/mhpo/seed0"
 
 
@@ -182,7 +182,7 @@ def test_shell_metacharacters_are_quoted():
 def test_from_runs_and_checkpoints_evaluate_only(tmp_path):
     run = tmp_path / "old" / "tiny" / "grpo" / "seed3"
     (run / "final").mkdir(parents=True)
-    (run / "checkpoints" / "checkpoint-8").mkdir(parents=True)
+    (run / "checkpoints" / "checkpoint-24").mkdir(parents=True)
     model = tmp_path / "some-model"
     model.mkdir()
     cfg = _default()
@@ -193,7 +193,7 @@ def test_from_runs_and_checkpoints_evaluate_only(tmp_path):
     _, plan = mcfg.load(cfg, workdir=tmp_path)
     assert plan.train_runs() == []
     keys = set(plan.evals)
-    assert ("tiny", "grpo", 3, "final") in keys and ("tiny", "grpo", 3, "checkpoint-8") in keys
+    assert ("tiny", "grpo", 3, "final") in keys and ("tiny", "grpo", 3, "checkpoint-24") in keys
     assert ("tiny", "external", 0, "final") in keys
     assert plan.eval_job("tiny", "external", 0, "final").model_path == str(model)
     assert plan.eval_job("tiny", "grpo", 3, "final").inputs == []  # existing runs are never rebuilt
@@ -217,16 +217,17 @@ def test_validate_config_cli(tmp_path):
 def test_studies_are_planned_apart_from_the_main_experiments():
     cfg, plan = mcfg.load(CONFIGS / "default.yaml")
     study = plan.studies["stability"]
-    assert len(study.train_runs()) == 8 * 2 * 3
-    assert {r.model for r in study.train_runs()} == {"tiny-standard", "tiny-stressed"}
+    assert len(study.train_runs()) == 3 * 6 * 3  # methods x (updates per rollout x lr) x seeds
+    assert {r.model for r in study.train_runs()} == {f"u{u}-lr{lr}" for u in (1, 4, 16) for lr in ("5e-4", "2e-3")}
     # the default target's runs, evaluations and experiments stay the main ones only
     assert {r.model for r in plan.train_runs()} == {"tiny"} and {j.model for j in plan.evals.values()} == {"tiny"}
     assert all(e.startswith("tiny/") for e in plan.experiments())
     # rules look jobs up through the main plan: study jobs resolve to the study's settings and paths
-    cmd = shlex.split(plan.train_command("tiny-stressed", "gspo", 2, "results/runs/tiny-stressed/gspo/seed2/final"))
-    assert "tiny-stressed" in cmd and "optim.max_steps=96" in cmd and "model.path=results/models/tiny-stressed" in cmd
-    assert plan.eval_job("tiny-standard", "base", 0, "base").model_path == "results/models/tiny-standard"
-    assert plan.run("tiny-standard", "mhpo", 1).path == "results/runs/tiny-standard/mhpo/seed1"
+    cmd = shlex.split(plan.train_command("u16-lr2e-3", "is_pg", 2, "results/runs/u16-lr2e-3/is_pg/seed2/final"))
+    assert "rollout.updates_per_rollout=16" in cmd and "optim.max_steps=128" in cmd and "data.n_train=512" in cmd
+    assert "model.path=results/models/u16-lr2e-3" in cmd
+    assert plan.eval_job("u1-lr5e-4", "base", 0, "base").model_path == "results/models/u1-lr5e-4"
+    assert plan.run("u1-lr5e-4", "mhpo", 1).path == "results/runs/u1-lr5e-4/mhpo/seed1"
     assert study.results_dir == plan.results_dir
 
 
@@ -240,9 +241,9 @@ def test_study_errors_name_the_key(tmp_path):
     msg = _err(cfg, tmp_path)
     assert msg.startswith("studies.stability: s.yaml sets results_dir") and "main config" in msg
     clash = copy.deepcopy(study)
-    clash["models"]["tiny"] = clash["models"].pop("tiny-standard")
+    clash["models"]["tiny"] = clash["models"].pop("u1-lr5e-4")
     for e in clash["experiments"]:
-        e["model"] = "tiny" if e["model"] == "tiny-standard" else e["model"]
+        e["model"] = "tiny" if e["model"] == "u1-lr5e-4" else e["model"]
     (tmp_path / "s.yaml").write_text(yaml.safe_dump(clash))
     msg = _err(cfg, tmp_path)
     assert msg.startswith("studies.stability: model label(s) ['tiny']") and "own model labels" in msg

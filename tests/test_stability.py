@@ -222,8 +222,10 @@ def test_cli_writes_tables_figures_summary_and_is_deterministic(tmp_path):
     files = sorted(p.relative_to(out1).as_posix() for p in out1.rglob("*") if p.is_file())
     assert files == sorted(
         [f"tables/stability{s}.{e}" for s in ("", "_paired") for e in ("md", "csv", "tex")]
-        + ["tables/stability_runs.csv", "stability_summary.md"]
-        + [f"figures/stability_{n}.{e}" for n in ("reward", "grad_norm", "ratio", "entropy") for e in ("png", "pdf")])
+        + ["tables/stability_runs.csv", "stability_summary.md", "tables/stability_frontier.md",
+           "tables/stability_frontier.csv"]
+        + [f"figures/stability_{n}.{e}" for n in ("reward", "grad_norm", "ratio", "entropy", "frontier")
+           for e in ("png", "pdf")])
     for f in files:  # same inputs -> byte-identical outputs (seeded bootstrap, fixed figure metadata)
         assert (out1 / f).read_bytes() == (out2 / f).read_bytes(), f
     assert not list(out1.rglob("*.tmp"))
@@ -240,6 +242,36 @@ def test_cli_writes_tables_figures_summary_and_is_deterministic(tmp_path):
     assert "## tiny: each method vs `grpo`" in summary and "## tiny: each method vs `mhpo`" in summary
     assert "ablation claim" not in summary  # no ablation runs in this study
     assert (out1 / "figures" / "stability_ratio.png").stat().st_size > 1000
+
+
+def test_stability_frontier_from_manifests_and_base_accuracy(tmp_path):
+    # 2 methods x U in {1, 4, 16} at one lr, 2 seeds; base accuracy 0.6 -> collapse threshold 0.6 - 0.1 = 0.5.
+    # grpo survives everywhere (frontier 16); is_pg has one collapsed seed at U=4 (frontier 1) and is fine again
+    # at U=16, which must not extend its frontier (survival has to hold at every smaller U).
+    runs, evals = tmp_path / "runs", tmp_path / "evals"
+    acc = {("grpo", 1): (0.7, 0.7), ("grpo", 4): (0.6, 0.5), ("grpo", 16): (0.55, 0.5),
+           ("is_pg", 1): (0.7, 0.7), ("is_pg", 4): (0.6, 0.1), ("is_pg", 16): (0.5, 0.5)}
+    for (method, u), pair in acc.items():
+        for seed, a in enumerate(pair):
+            run = write_run(runs, f"u{u}", method, seed, rows_from([0.5, 0.5]))
+            io.write_json(run / "manifest.json", {"status": "complete", "config": {
+                "rollout": {"updates_per_rollout": u}, "optim": {"lr": 5e-4}}})
+            write_eval(evals, f"u{u}", method, seed, a)
+    io.write_json(evals / "u1" / "base" / "seed0" / "base" / "synth_add.summary.json",
+                  {"benchmark": "synth_add", "metrics": {"avg@k": {"mean": 0.6}}})
+    out = tmp_path / "out"
+    assert stability.main(["--runs", str(runs), "--evals", str(evals), "--out", str(out)]) == 0
+    with open(out / "tables" / "stability_frontier.csv") as fh:
+        rows = {(r["method"], int(r["updates_per_rollout"])): r for r in csv.DictReader(fh)}
+    assert float(rows[("grpo", 1)]["base_accuracy"]) == pytest.approx(0.6)
+    assert [rows[("grpo", u)]["survived"] for u in (1, 4, 16)] == ["True"] * 3
+    assert [rows[("is_pg", u)]["collapsed"] for u in (1, 4, 16)] == ["0", "1", "0"]
+    assert {rows[("grpo", u)]["frontier"] for u in (1, 4, 16)} == {"16"}
+    assert {rows[("is_pg", u)]["frontier"] for u in (1, 4, 16)} == {"1"}
+    md = (out / "tables" / "stability_frontier.md").read_text()
+    assert "| is_pg | 0.0005 | 0.700 | 0.350 (1/2 collapsed) | 0.500 | 1 |" in md
+    assert "## Stability frontier" in (out / "stability_summary.md").read_text()
+    assert (out / "figures" / "stability_frontier.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_ablation_claim_verdicts(tmp_path):

@@ -30,8 +30,8 @@ def study(root: Path, model: Path) -> Path:
         run = root / "runs" / "tiny" / method / "seed0"
         assert cli.main(["train", "--config", "tiny", "--objective", method, "--seed", "0", "--out", str(run),
                          *sets]) == 0
-        assert cli.main(["evaluate", "--model", str(run / "final"), "--benchmarks", "synth_arith", "--limit", "16",
-                         "--k", "2", "--temperature", "1.0", "--max-tokens", "8", "--seed", "0", "--batch-size", "32",
+        assert cli.main(["evaluate", "--model", str(run / "final"), "--benchmarks", "synth_add", "--limit", "16",
+                         "--k", "2", "--temperature", "3.0", "--max-tokens", "8", "--seed", "0", "--batch-size", "32",
                          "--backend", "hf", "--workers", "1",
                          "--out", str(root / "evals" / "tiny" / method / "seed0" / "final")]) == 0
     assert cli.main(["stability", "--runs", str(root / "runs"), "--evals", str(root / "evals"), "--out", str(root),

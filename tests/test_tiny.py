@@ -31,7 +31,7 @@ def test_build_writes_a_loadable_llama_with_a_char_tokenizer(warm_dir):
     model = AutoModelForCausalLM.from_pretrained(warm_dir)  # offline: conftest sets HF_HUB_OFFLINE
     tok = AutoTokenizer.from_pretrained(warm_dir)
     assert model.config.model_type == "llama"
-    assert 500_000 <= sum(p.numel() for p in model.parameters()) <= 4_000_000
+    assert 50_000 <= sum(p.numel() for p in model.parameters()) <= 4_000_000
     assert (tok.pad_token, tok.bos_token, tok.eos_token) == ("<pad>", "<s>", "</s>")
     assert not tok.chat_template
     ids = tok("37+45=")["input_ids"]

@@ -67,13 +67,15 @@ def test_stability_target_runs_the_study_and_the_default_target_does_not(tmp_pat
     p = smk(wf, "-n", "--cores", "all", "stability")  # no --configfile: the default names the study
     out = p.stdout + p.stderr
     assert p.returncode == 0, out[-3000:]
-    assert job_counts(out) == {"tiny_model": 2, "train": 8 * 2 * 3, "evaluate": 8 * 2 * 3 + 1, "stability": 1}
+    # 6 regimes (updates per rollout x lr), each with its copy of the tiny build; 3 methods x 3 seeds per regime
+    assert job_counts(out) == {"tiny_model": 6, "train": 6 * 3 * 3, "evaluate": 6 * 3 * 3 + 1, "stability": 1}
     cmd = job_blocks(out, "stability")[0]
     assert "results/tables/stability.md" in cmd and "results/stability_summary.md" in cmd
+    assert "results/figures/stability_frontier.png" in out and "results/tables/stability_frontier.md" in out
     p = smk(wf, "-n", "--cores", "all")
     out = p.stdout + p.stderr
     assert p.returncode == 0, out[-3000:]
-    assert "tiny-standard" not in out and "tiny-stressed" not in out and "rule stability" not in out
+    assert "u16-lr2e-3" not in out and "rule stability" not in out
     assert job_counts(out)["train"] == len(OBJECTIVES) * 2
 
 
@@ -173,8 +175,8 @@ def test_default_workflow_end_to_end(tmp_path):
         for seed in (0, 1):
             run = res / "runs" / "tiny" / obj / f"seed{seed}"
             assert (run / "final").is_dir() and (run / "metrics.jsonl").stat().st_size > 0
-            for ck in ("final", "checkpoint-8"):
-                assert list((res / "evals" / "tiny" / obj / f"seed{seed}" / ck).glob("synth_arith.summary.json"))
+            for ck in ("final", "checkpoint-24"):
+                assert list((res / "evals" / "tiny" / obj / f"seed{seed}" / ck).glob("synth_add.summary.json"))
     # tables and figures list every objective
     main = (res / "tables" / "main.md").read_text()
     stab = (res / "tables" / "training_signals.md").read_text()
@@ -210,7 +212,7 @@ def test_default_workflow_end_to_end(tmp_path):
     regen = {
         "results_dir": "results-regen",
         "models": {"tiny": {"evaluate_base": False}},
-        "defaults": {"evaluation": {"benchmarks": [{"name": "synth_arith", "limit": 8}], "k": 2,
+        "defaults": {"evaluation": {"benchmarks": [{"name": "synth_add", "limit": 8}], "k": 2,
                                     "sampling": {"max_tokens": 16, "seed": 0}, "batch_size": 16}},
         "experiments": [
             {"model": "tiny", "label": evil, "checkpoints": {"0": "results/runs/tiny/grpo/seed0/final"}},
@@ -224,7 +226,7 @@ def test_default_workflow_end_to_end(tmp_path):
     assert p.returncode == 0, out[-4000:]
     assert job_counts(out).get("train") is None
     assert not list(wf.rglob("PWNED*"))
-    assert (wf / "results-regen" / "evals" / "tiny" / evil / "seed0" / "final" / "synth_arith.summary.json").is_file()
+    assert (wf / "results-regen" / "evals" / "tiny" / evil / "seed0" / "final" / "synth_add.summary.json").is_file()
     main = (wf / "results-regen" / "tables" / "main.md").read_text()
     assert "| mhpo |" in main and "touch PWNED" in main
 

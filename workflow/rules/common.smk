@@ -96,7 +96,7 @@ def atlas_sources():
 # --- used by stability.smk: the study named `stability` in the config's `studies` (workflow/config/default.yaml)
 STUDY = PLAN.studies.get("stability")
 STABILITY_REFERENCES = ["grpo", "mhpo"]  # paired comparisons: every method vs GRPO, and vs MHPO (ablations)
-STABILITY_FIGURES = ["reward", "grad_norm", "ratio", "entropy"]
+STABILITY_FIGURES = ["reward", "grad_norm", "ratio", "entropy", "frontier"]
 
 
 def stability_inputs():
@@ -106,7 +106,8 @@ def stability_inputs():
 def stability_outputs():
     tables = [f"{RD}/tables/stability{s}.{x}" for s in ("", "_paired") for x in TABLE_EXTS]
     figures = [f"{RD}/figures/stability_{n}.{x}" for n in STABILITY_FIGURES for x in ("png", "pdf")]
-    return tables + [f"{RD}/tables/stability_runs.csv", f"{RD}/stability_summary.md"] + figures
+    frontier = [f"{RD}/tables/stability_frontier.{x}" for x in ("md", "csv")]
+    return tables + frontier + [f"{RD}/tables/stability_runs.csv", f"{RD}/stability_summary.md"] + figures
 
 
 def stability_command():
