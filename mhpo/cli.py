@@ -20,7 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "tiny-vlm": ("mhpo.vl.tiny", "build the tiny offline VLM (LLaVA, char processor, SFT warm start on a visual task)"),
     "launch": ("mhpo.launch", "run a training launcher sized to the job: processes = GPUs, a free port, threads per rank"),
     "prefetch": ("mhpo.prefetch", "download every model, dataset and benchmark of a workflow config into the site's cache"),
-    "train": ("mhpo.train", "train one objective with TRL's GRPOTrainer (config, objective, seed)"),
+    "train": ("mhpo.cli_train", "train one objective with TRL's GRPOTrainer (config, objective, seed)"),
     "evaluate": ("benchmarks.evaluate", "evaluate a model or checkpoint on registered benchmarks"),
     "lm-eval-tasks": ("benchmarks.lm_eval_tasks", "write lm-eval task YAMLs for every registered benchmark"),
     "evaluate-vl": ("benchmarks.vl", "evaluate a vision-language model on registered VL benchmarks"),
