@@ -29,6 +29,8 @@ from typing import Any
 
 import yaml
 
+from mhpo.recipe import get  # row[a][b] for the dotted field a.b
+
 FILE_TYPES = {".parquet": "parquet", ".jsonl": "json", ".json": "json"}
 
 
@@ -214,14 +216,6 @@ def check_fields(d: dict, root: Path | None = None) -> list[str] | None:
 
 
 # ------------------------------------------------------------------------------------------ rows
-def get(row: dict, dotted: str):
-    """``row[a][b]`` for ``a.b``."""
-    node = row
-    for part in dotted.split("."):
-        node = node[part]
-    return node
-
-
 def load_rows(d: dict) -> list[dict]:
     """Every row of the recipe's split as dicts (images decoded to PIL by ``datasets``), ``n_train`` first ones."""
     from datasets import load_dataset

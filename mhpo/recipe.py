@@ -230,6 +230,7 @@ def resolve(raw: dict, source: str = "<recipe>", overrides: dict[str, Any] | Non
 
 
 def get(recipe: dict, dotted: str):
+    """``recipe[a][b]`` for the dotted key ``a.b`` (also used for nested dataset fields, `mhpo.data`)."""
     node = recipe
     for part in dotted.split("."):
         node = node[part]
