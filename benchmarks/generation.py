@@ -79,12 +79,16 @@ def seeded_sampler(seeds: list[int], temperature: float, top_p: float, device):
     return SeededSampler()
 
 
-def nonfinite_parameters(model) -> list[str]:
-    """Names of the parameters and buffers of ``model`` holding NaN or inf."""
+def check_finite(model) -> None:
+    """Refuse weights with NaN/inf (a corrupt or diverged checkpoint) before sampling anything: a ValueError
+    naming the parameters or buffers that hold them."""
     import torch
 
-    return [n for n, t in list(model.named_parameters()) + list(model.named_buffers())
-            if t.is_floating_point() and not bool(torch.isfinite(t).all())]
+    bad = [n for n, t in list(model.named_parameters()) + list(model.named_buffers())
+           if t.is_floating_point() and not bool(torch.isfinite(t).all())]
+    if bad:
+        raise ValueError(f"the checkpoint has NaN/inf weights in {len(bad)} tensor(s) (first: {', '.join(bad[:3])}); "
+                         "it cannot be sampled. Evaluate an earlier checkpoint (checkpoints/checkpoint-N) or retrain")
 
 
 def resolve_model(model: str) -> str:
@@ -146,11 +150,8 @@ class HFGenerator:
         self.eos_ids = self._eos_ids()
 
     def check_finite(self) -> None:
-        """Refuse weights with NaN/inf (a corrupt or diverged checkpoint) before sampling anything."""
-        bad = nonfinite_parameters(self.model)
-        if bad:
-            raise ValueError(f"the checkpoint has NaN/inf weights in {len(bad)} tensor(s) (first: {', '.join(bad[:3])}); "
-                             "it cannot be sampled. Evaluate an earlier checkpoint (checkpoints/checkpoint-N) or retrain")
+        """Refuse weights with NaN/inf before sampling anything (:func:`check_finite`)."""
+        check_finite(self.model)
 
     def identity(self) -> dict:
         """What, besides the model and the sampling settings, can change a completion (fingerprint)."""

@@ -496,12 +496,12 @@ def evaluate(model: str, names: list[str], out, k: int | None = None, data_dir=N
         if refusal is None:
             raise
         raise ValueError(refusal) from e
-    from benchmarks.generation import nonfinite_parameters
+    from benchmarks.generation import check_finite
 
-    bad = nonfinite_parameters(gen.model)
-    if bad:  # before the output folder exists: nothing is left behind
-        raise ValueError(f"{model}: the checkpoint has NaN/inf weights in {len(bad)} tensor(s) (first: "
-                         f"{', '.join(bad[:3])}); evaluate an earlier checkpoint or retrain")
+    try:  # before the output folder exists: nothing is left behind
+        check_finite(gen.model)
+    except ValueError as e:
+        raise ValueError(f"{model}: {e}") from None
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     checkpoint, step = _checkpoint_and_step(model_path, step)
