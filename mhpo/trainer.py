@@ -278,7 +278,7 @@ class ObjectiveGRPOTrainer(GRPOTrainer):
                 for old in older[: max(0, len(older) + 1 - keep)]:
                     shutil.rmtree(old, ignore_errors=True)
             for old in older:  # evaluation needs only weights, config and tokenizer; resume uses the newest
-                if old.exists():
+                if old.exists() and not (old / WEIGHTS_ONLY).exists():  # each is stripped once
                     drop_training_state(old)
         self.accelerator.wait_for_everyone()
 
