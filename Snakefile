@@ -56,6 +56,7 @@ include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/aggregate.smk"
 include: "workflow/rules/stability.smk"
 include: "workflow/rules/vl.smk"
+include: "workflow/rules/smollm.smk"
 
 
 report: "workflow/report/workflow.rst"

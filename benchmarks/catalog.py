@@ -189,8 +189,9 @@ def _static() -> dict[str, Benchmark]:
         data = _entry(path)
         if data["name"] != path.stem:
             raise BenchmarkError(f"{path}: name {data['name']!r} must equal the file name {path.stem!r}")
-        if "file" not in data or "fields" not in data:
-            raise BenchmarkError(f"{path}: a file-backed benchmark needs `file` and `fields`")
+        if "task" not in data and ("file" not in data or "fields" not in data):
+            raise BenchmarkError(f"{path}: a benchmark needs `file` and `fields` (data on disk) or `task` (a task "
+                                 "of mhpo.tasks, e.g. synthetic problems asked through a chat template)")
         data.pop("synthetic", None)
         out[data["name"]] = Benchmark(**data)
     return out

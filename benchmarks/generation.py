@@ -95,8 +95,10 @@ def resolve_model(model: str) -> str:
     """A training run directory means its ``final/`` policy; a checkpoint dir or hub name is used as is.
     A local directory must be a complete model (``mhpo.models.check_checkpoint``: config.json, untruncated
     weights); a local-looking path that does not exist is an error, not a hub name."""
-    from mhpo.models import ModelLoadError, check_checkpoint
+    from mhpo.models import PRESETS, ModelLoadError, check_checkpoint, resolve
 
+    if model in PRESETS:  # e.g. smollm2-135m: its cached or converted local directory, as training loads it
+        return resolve(model)["path"]
     p = Path(model).expanduser()
     if p.is_dir() and not (p / "config.json").exists() and (p / "final" / "config.json").exists():
         p = p / "final"

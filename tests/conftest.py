@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, settings
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_BENCHMARKS = Path(os.environ.get("MHPO_BENCHMARK_DIR", ROOT.parent / "shared" / "benchmarks"))
-REQUIREMENTS = ("benchmarks", "slurm")  # what a test may find missing here; `MHPO_REQUIRE` names those CI needs
+REQUIREMENTS = ("benchmarks", "slurm", "smollm")  # what a test may find missing here; `MHPO_REQUIRE` names those CI needs
 
 # "ci": the same examples on every run (derandomize), no example database; selected by MHPO_HYPOTHESIS_PROFILE=ci
 # (.ci/run). "dev", the default, draws fresh examples on every run, which is how new counterexamples are found.

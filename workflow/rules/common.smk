@@ -59,16 +59,17 @@ def atlas_outputs():
     return [f"{RD}/figures/gradient_atlas.{x}" for x in ("png", "pdf")]
 
 
-def aggregate_command():
+def aggregate_command(plan=PLAN, out=RD):
+    """The main table of ``plan``'s text experiments (the main config's, or a study's such as smollm) into ``out``."""
     import shlex
 
     argv = ["mhpo-bench", "aggregate", "--runs", RUNS]
-    for d in PLAN.extra_runs_dirs():
+    for d in plan.extra_runs_dirs():
         argv += ["--runs", d]
-    argv += ["--evals", EVALS, "--out", RD]
-    for name in sorted(set(PLAN.skipped_benchmarks)):
+    argv += ["--evals", EVALS, "--out", out]
+    for name in sorted(set(plan.skipped_benchmarks)):
         argv += ["--skipped", f"{name}=no data file found at planning (if_available: true); see docs/benchmarks.md"]
-    for e in PLAN.experiments("text"):
+    for e in plan.experiments("text"):
         argv += ["--experiment", e]
     return shlex.join(argv)
 
@@ -150,3 +151,17 @@ def vl_aggregate_command():
         for e in p.experiments("vl"):
             argv += ["--experiment", e]
     return shlex.join(argv)
+
+
+# --- used by smollm.smk: the SmolLM2-135M tier, the study named `smollm` (workflow/config/smollm.yaml)
+SMOLLM = PLAN.studies.get("smollm")
+SMOLLM_DIR = f"{RD}/smollm"
+
+
+def smollm_inputs():
+    return [f"{r.path}/final" for r in SMOLLM.train_runs("text")] + [SMOLLM.eval_done(j) for j in SMOLLM.eval_jobs("text")]
+
+
+def smollm_outputs():
+    tables = [f"{SMOLLM_DIR}/tables/{t}.{x}" for t in TABLES for x in TABLE_EXTS]
+    return tables + [f"{SMOLLM_DIR}/figures/training_{m}.{x}" for m in SMOLLM.models for x in ("png", "pdf")]

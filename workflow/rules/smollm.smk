@@ -1,0 +1,31 @@
+# The SmolLM2-135M tier (workflow/config/smollm.yaml; docs/models-and-tasks.md): a real pretrained model through
+# the paper recipes' path on 2 CPU cores. Its runs and evaluations use the same train / evaluate rules; this rule
+# tables them apart from the main experiments, in results/smollm/ (the main table's layout).
+#
+#   snakemake --cores all smollm
+
+if SMOLLM is not None:
+
+    rule aggregate_smollm:
+        input:
+            smollm_inputs(),
+        output:
+            [_esc(p) for p in smollm_outputs()],
+        log:
+            f"{_esc(LOGS)}/aggregate_smollm.log",
+        params:
+            cmd=aggregate_command(SMOLLM, SMOLLM_DIR),
+            code=PLAN.aggregate_code(),
+        threads: res("aggregate", "threads")
+        resources:
+            mem_mb=res("aggregate", "mem_mb"),
+            runtime=res("aggregate", "runtime"),
+            gpu=res("aggregate", "gpu"),
+        conda:
+            "../../envs/aggregate.yaml"
+        shell:
+            "export OMP_NUM_THREADS={threads} MKL_NUM_THREADS={threads} TOKENIZERS_PARALLELISM=false; ({params.cmd}) > {log:q} 2>&1"
+
+    rule smollm:
+        input:
+            smollm_outputs(),
