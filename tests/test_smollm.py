@@ -84,5 +84,6 @@ def test_evaluate_takes_the_preset_offline(smollm_dir, tmp_path):
                            "--benchmarks", "smol_add", "--limit", "2", "--k", "1", "--max-tokens", "8",
                            "--out", str(out)], capture_output=True, text=True, env=env, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    records = [json.loads(line) for line in (out / "smol_add" / "records.jsonl").read_text().splitlines()]
-    assert len(records) == 2 and all(r["prompt"].endswith("\\boxed{}.") for r in records)
+    records = [json.loads(line) for line in (out / "smol_add.jsonl").read_text().splitlines()]
+    assert [r["problem_id"] for r in records] == ["add_words-test-0", "add_words-test-1"]
+    assert all(r["n_tokens"] <= 8 and isinstance(r["correct"], bool) for r in records)
