@@ -166,6 +166,10 @@ class HFGenerator:
     def encode(self, prompt: str, chat_template: bool) -> list[int]:
         return encode_prompt(self.tokenizer, prompt, chat_template)
 
+    def encode_problem(self, problem: dict, chat_template: bool):
+        """The model's input for one benchmark row (here: its prompt's token ids)."""
+        return self.encode(problem["prompt"], chat_template)
+
     def generate(self, prompts: list[list[int]], sampling: Sampling,
                  problem_ids: list | None = None) -> list[list[tuple[str, int]]]:
         """For each tokenized prompt, ``sampling.n`` completions as ``(text, n_tokens)``; sample ``j`` of problem
@@ -173,13 +177,18 @@ class HFGenerator:
         problem_ids = range(len(prompts)) if problem_ids is None else problem_ids
         return [self._generate_one(p, sampling, pid) for p, pid in zip(prompts, problem_ids)]
 
-    def _generate_one(self, prompt: list[int], sampling: Sampling, problem_id) -> list[tuple[str, int]]:
+    def _inputs(self, prompt: list[int], rows: int) -> dict:
+        """``generate`` inputs: ``rows`` identical copies of the prompt (no padding)."""
+        ids = self.torch.tensor([prompt] * rows, dtype=self.torch.long, device=self.device)
+        return {"input_ids": ids, "attention_mask": self.torch.ones_like(ids)}
+
+    def _generate_one(self, prompt, sampling: Sampling, problem_id) -> list[tuple[str, int]]:
         from transformers import LogitsProcessorList
 
         torch = self.torch
         greedy = sampling.temperature == 0
         rows = 1 if greedy else sampling.n
-        ids = torch.tensor([prompt] * rows, dtype=torch.long, device=self.device)  # identical rows: no padding
+        inputs = self._inputs(prompt, rows)  # identical rows: no padding
         kwargs = dict(max_new_tokens=sampling.max_tokens, pad_token_id=self.pad_id, do_sample=False,
                       temperature=None, top_p=None, top_k=None)
         if not greedy:
@@ -187,9 +196,9 @@ class HFGenerator:
             kwargs["logits_processor"] = LogitsProcessorList(
                 [seeded_sampler(seeds, sampling.temperature, sampling.top_p, self.device)])
         with torch.inference_mode():
-            out = self.model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), **kwargs)
+            out = self.model.generate(**inputs, **kwargs)
         samples = []
-        for toks in out[:, len(prompt):].tolist():
+        for toks in out[:, inputs["input_ids"].shape[1]:].tolist():
             toks = self._trim(toks)
             samples.append((self.tokenizer.decode(toks, skip_special_tokens=True), len(toks)))
         return samples * sampling.n if greedy else samples
@@ -220,6 +229,9 @@ class VLLMGenerator:
 
     def encode(self, prompt: str, chat_template: bool) -> list[int]:
         return encode_prompt(self.tokenizer, prompt, chat_template)
+
+    def encode_problem(self, problem: dict, chat_template: bool) -> list[int]:
+        return self.encode(problem["prompt"], chat_template)
 
     def identity(self) -> dict:
         config = getattr(getattr(self.llm, "llm_engine", None), "model_config", None)  # engine internals vary

@@ -65,7 +65,7 @@ def aggregate_command():
     argv = ["mhpo-bench", "aggregate", "--runs", RUNS]
     for d in PLAN.extra_runs_dirs():
         argv += ["--runs", d]
-    argv += ["--evals", EVALS, "--out", RD]
+    argv += ["--evals", EVALS, "--out", RD, "--track", "text"]  # tables/vl.* belong to the aggregate_vl rule
     for name in sorted(set(PLAN.skipped_benchmarks)):
         argv += ["--skipped", f"{name}=no data file found at planning (if_available: true); see docs/benchmarks.md"]
     for e in PLAN.experiments("text"):
@@ -145,7 +145,7 @@ def vl_main_outputs():
 def vl_aggregate_command():
     import shlex
 
-    argv = ["mhpo-bench", "aggregate-vl", "--evals", EVALS, "--out", RD]
+    argv = ["mhpo-bench", "aggregate", "--track", "vl", "--evals", EVALS, "--out", RD]
     for p in VL_PLANS:
         for e in p.experiments("vl"):
             argv += ["--experiment", e]
