@@ -146,7 +146,7 @@ class Benchmark:
     def source(self, data_dir=None) -> str:
         """Where :meth:`load` reads from (recorded in summaries as ``data``)."""
         if self.task is not None:
-            return f"{'mhpo.vl.tasks' if self.modality == 'vl' else 'mhpo.tasks'}:{self.task}/test"
+            return f"mhpo.vl.tasks:{self.task}/test (seed 0)" if self.modality == "vl" else f"mhpo.tasks:{self.task}/test"
         path = self.local_path(data_dir)
         return str(path.parent if self.modality == "vl" else path) if path else f"hub:{(self.hub or {}).get('dataset')}"
 

@@ -1,21 +1,17 @@
-"""Answers by type: multiple choice (an option letter) or free form (``benchmarks.scoring``, math-verify).
+"""Multiple-choice answers: the options of a row, the gold's letter, the letter a completion picks.
 
     from benchmarks import choice
-    choice.is_correct("The answer is (B).", gold="B", answer_type="multi_choice", choices=["1", "2"])  # True
-    choice.is_correct("\\boxed{3}", gold="3", answer_type="free_form")                                # math-verify
+    choice.extract_choice("The answer is (B).", ["1", "2"])   # 'B'
+    choice.option_letter("145°", ["90°", "145°"])             # 'B' (a gold given as option text)
 
-Multiple choice: the predicted option is read as a letter ("B", "(B)", "B.", "Answer: B", ``\\boxed{B}``) or as
-an option's text, and compared with the gold letter (a gold given as option text is mapped to its letter first).
-With no letter, an equivalent value of the gold option (e.g. "145" for "145°") still counts. Free form:
-``benchmarks.scoring.is_correct``. Text benchmarks are free form; VL benchmarks say per row (registry
-``answer_type``).
+The predicted option is read as a letter ("B", "(B)", "B.", "Answer: B", ``\\boxed{B}``) or as an option's
+text. Scoring by answer type (:func:`benchmarks.scoring.is_correct_typed`) uses these. Pure text handling: the
+registry imports it without loading the scorer.
 """
 
 from __future__ import annotations
 
 import re
-
-from benchmarks import scoring
 
 ANSWER_TYPES = ("multi_choice", "free_form")
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -101,33 +97,3 @@ def extract_choice(completion: str, choices: list[str] | None, n_options: int | 
                 if ns and normalize_text(c) == ns:
                     return LETTERS[i]
     return None
-
-
-def is_correct(completion: str, gold: str, answer_type: str = "free_form", choices: list[str] | None = None,
-               timeout: float | None = None) -> bool:
-    """Score one completion by ``answer_type`` (``multi_choice`` or ``free_form``; see the module docstring)."""
-    if answer_type not in ANSWER_TYPES:
-        raise ValueError(f"answer_type must be 'multi_choice' or 'free_form'; got {answer_type!r}")
-    kw = {"timeout": timeout} if timeout else {}
-    if answer_type == "free_form":
-        return scoring.is_correct(str(completion), str(gold), **kw)
-    gold_letter = option_letter(gold, choices)
-    if gold_letter is None:
-        raise ValueError(f"multiple-choice gold {gold!r} is neither a letter nor one of the choices {choices!r}")
-    picked = extract_choice(completion, choices)
-    if picked is not None:
-        return picked == gold_letter
-    if choices:  # no letter: an equivalent value of the gold option (e.g. "145" for "145°") still counts
-        gold_text = choices[LETTERS.index(gold_letter)]
-        extracted = scoring.extract_answer(str(completion))
-        if extracted is not None and normalize_text(extracted) == normalize_text(gold_text):
-            return True
-        return scoring.is_correct(str(completion), normalize_text(gold_text) or gold_text, **kw)
-    return False
-
-
-def extracted_answer(completion: str, answer_type: str = "free_form", choices: list[str] | None = None) -> str | None:
-    """What the scorer read from a completion (the records' ``extracted`` field, and maj@k)."""
-    if answer_type == "multi_choice":
-        return extract_choice(completion, choices) or scoring.extract_answer(str(completion))
-    return scoring.extract_answer(str(completion))

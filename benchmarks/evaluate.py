@@ -2,7 +2,7 @@
 
 One path for text and vision-language benchmarks: the benchmarks' ``modality`` (registry) picks the generator,
 a causal LM with its tokenizer (``benchmarks.generation``) or an image-text-to-text model with its processor
-(``benchmarks.vl.HFVLGenerator``); sampling, scoring (``benchmarks.choice``), records, fingerprints, resume
+(``benchmarks.vl.HFVLGenerator``); sampling, scoring (``benchmarks.scoring``, multiple choice by option letter), records, fingerprints, resume
 and metrics are shared. VL summaries also record the image rule (``image_resize``) and where the data came
 from (``data``). ``--benchmarks all`` means every file-backed benchmark of the model's kind (a model whose
 config has a vision tower is a VL model).
@@ -27,7 +27,7 @@ from pathlib import Path
 
 from mhpo import codehash, io
 
-from benchmarks import catalog, choice, metrics, scoring, vl
+from benchmarks import catalog, metrics, scoring, vl
 from benchmarks.generation import SAMPLING_SCHEME, Sampling, make_generator, remote_code_refusal, resolve_model
 
 
@@ -142,7 +142,7 @@ def _load_progress(path: Path, fingerprint: str) -> dict[str, list]:
 
 def _score(flat: list, args, name: str) -> list[bool]:
     """Correctness of each ``(problem, sample, text, n_tokens)``: free-form answers through the scorer's worker
-    pool, multiple-choice ones by option letter (``benchmarks.choice``)."""
+    pool, multiple-choice ones by option letter (``scoring.is_correct_typed``)."""
     free = [i for i, (p, *_) in enumerate(flat) if p.get("answer_type", "free_form") == "free_form"]
     correct: list = [None] * len(flat)
     scored = scoring.score_many([(flat[i][2], flat[i][0]["gold"]) for i in free], workers=args.workers,
@@ -151,7 +151,7 @@ def _score(flat: list, args, name: str) -> list[bool]:
         correct[i] = ok
     for i, (p, _, text, _) in enumerate(flat):
         if correct[i] is None:
-            correct[i] = choice.is_correct(text, p["gold"], p["answer_type"], p["choices"], timeout=args.timeout)
+            correct[i] = scoring.is_correct_typed(text, p["gold"], p["answer_type"], p["choices"], timeout=args.timeout)
     return correct
 
 
@@ -206,7 +206,7 @@ def evaluate_benchmark(gen, bench: catalog.Benchmark, args, model_path: str, out
     correct = _score(flat, args, bench.name)
     records, per_problem = [], {}
     for (p, j, text, ntok), ok in zip(flat, correct):
-        extracted = choice.extracted_answer(text, p.get("answer_type", "free_form"), p.get("choices"))
+        extracted = scoring.extract_typed(text, p.get("answer_type", "free_form"), p.get("choices"))
         records.append({
             "run": run, "model": args.model, "checkpoint": checkpoint, "step": step, "benchmark": bench.name,
             "problem_id": p["id"], "sample": j, "completion": text, "extracted": extracted,
