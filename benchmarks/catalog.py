@@ -129,8 +129,8 @@ class Benchmark:
             image = vl.open_image(row[spec["image"]], base, max_side)
         except ValueError as e:
             raise BenchmarkError(f"{where}: {e}") from None
-        return {"problem": problem, "prompt": self.format_prompt(problem, choices if atype == "multi_choice" else None),
-                "image": image, "choices": choices, "answer_type": atype}
+        prompt = self.format_prompt(problem, choices if atype == "multi_choice" else None)
+        return {"problem": problem, "prompt": prompt, "image": image, "choices": choices, "answer_type": atype}
 
     def _load_synthetic(self, limit: int | None, seed: int, max_side: int) -> list[dict]:
         if self.modality == "vl":  # the visual tasks' test split is always rendered with seed 0
@@ -146,9 +146,12 @@ class Benchmark:
     def source(self, data_dir=None) -> str:
         """Where :meth:`load` reads from (recorded in summaries as ``data``)."""
         if self.task is not None:
-            return f"mhpo.vl.tasks:{self.task}/test (seed 0)" if self.modality == "vl" else f"mhpo.tasks:{self.task}/test"
+            vl_task = self.modality == "vl"
+            return f"mhpo.vl.tasks:{self.task}/test (seed 0)" if vl_task else f"mhpo.tasks:{self.task}/test"
         path = self.local_path(data_dir)
-        return str(path.parent if self.modality == "vl" else path) if path else f"hub:{(self.hub or {}).get('dataset')}"
+        if path is None:
+            return f"hub:{(self.hub or {}).get('dataset')}"
+        return str(path.parent if self.modality == "vl" else path)
 
     def _entry_file(self) -> str:
         return f"benchmarks/registry/{'vl/' if self.modality == 'vl' else ''}{self.name}.yaml"

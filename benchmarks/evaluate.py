@@ -2,10 +2,10 @@
 
 One path for text and vision-language benchmarks: the benchmarks' ``modality`` (registry) picks the generator,
 a causal LM with its tokenizer (``benchmarks.generation``) or an image-text-to-text model with its processor
-(``benchmarks.vl.HFVLGenerator``); sampling, scoring (``benchmarks.scoring``, multiple choice by option letter), records, fingerprints, resume
-and metrics are shared. VL summaries also record the image rule (``image_resize``) and where the data came
-from (``data``). ``--benchmarks all`` means every file-backed benchmark of the model's kind (a model whose
-config has a vision tower is a VL model).
+(``benchmarks.vl.HFVLGenerator``); sampling, scoring (``benchmarks.scoring``, multiple choice by option letter),
+records, fingerprints, resume and metrics are shared. VL summaries also record the image rule (``image_resize``)
+and where the data came from (``data``). ``--benchmarks all`` means every file-backed benchmark of the model's
+kind (a model whose config has a vision tower is a VL model).
 
 Writes ``OUT/{benchmark}.jsonl`` (one row per problem and sample) and ``OUT/{benchmark}.summary.json``
 (docs/interfaces.md), both atomically. Resumable: finished problems are appended to a hidden progress file
@@ -55,7 +55,7 @@ def configure(parser) -> None:
     parser.add_argument("--trust-remote-code", action="store_true",
                         help="let the model directory's own Python code run on load (off unless given; review it first)")
     parser.add_argument("--max-side", type=int, default=vl.DEFAULT_MAX_SIDE,
-                        help=f"VL benchmarks: resize images to this longest side in px (default {vl.DEFAULT_MAX_SIDE})")
+                        help=f"VL benchmarks: longest image side in px (default {vl.DEFAULT_MAX_SIDE})")
 
 
 def _versions(backend: str) -> dict:
@@ -151,8 +151,14 @@ def _score(flat: list, args, name: str) -> list[bool]:
         correct[i] = ok
     for i, (p, _, text, _) in enumerate(flat):
         if correct[i] is None:
-            correct[i] = scoring.is_correct_typed(text, p["gold"], p["answer_type"], p["choices"], timeout=args.timeout)
+            correct[i] = scoring.is_correct_typed(text, p["gold"], p["answer_type"], p["choices"],
+                                                  timeout=args.timeout)
     return correct
+
+
+def _image(problem: dict) -> dict:
+    """The extra ``encode`` argument of a VL row (its image); none for text rows."""
+    return {"image": problem["image"]} if "image" in problem else {}
 
 
 def evaluate_benchmark(gen, bench: catalog.Benchmark, args, model_path: str, out: Path,
@@ -190,7 +196,7 @@ def evaluate_benchmark(gen, bench: catalog.Benchmark, args, model_path: str, out
     with tqdm(total=len(todo), desc=f"{bench.name} generate", unit="prob", file=sys.stderr) as bar:
         for s in range(0, len(todo), batch):
             idx = todo[s : s + batch]
-            prompts = [gen.encode_problem(problems[i], bench.chat_template) for i in idx]
+            prompts = [gen.encode(problems[i]["prompt"], bench.chat_template, **_image(problems[i])) for i in idx]
             outs = gen.generate(prompts, sampling, [problems[i]["id"] for i in idx])
             for i, samples in zip(idx, outs):
                 row = {"fingerprint": fp, "problem_id": problems[i]["id"], "samples": [list(x) for x in samples]}

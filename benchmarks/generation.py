@@ -166,10 +166,6 @@ class HFGenerator:
     def encode(self, prompt: str, chat_template: bool) -> list[int]:
         return encode_prompt(self.tokenizer, prompt, chat_template)
 
-    def encode_problem(self, problem: dict, chat_template: bool):
-        """The model's input for one benchmark row (here: its prompt's token ids)."""
-        return self.encode(problem["prompt"], chat_template)
-
     def generate(self, prompts: list[list[int]], sampling: Sampling,
                  problem_ids: list | None = None) -> list[list[tuple[str, int]]]:
         """For each tokenized prompt, ``sampling.n`` completions as ``(text, n_tokens)``; sample ``j`` of problem
@@ -229,9 +225,6 @@ class VLLMGenerator:
 
     def encode(self, prompt: str, chat_template: bool) -> list[int]:
         return encode_prompt(self.tokenizer, prompt, chat_template)
-
-    def encode_problem(self, problem: dict, chat_template: bool) -> list[int]:
-        return self.encode(problem["prompt"], chat_template)
 
     def identity(self) -> dict:
         config = getattr(getattr(self.llm, "llm_engine", None), "model_config", None)  # engine internals vary

@@ -111,11 +111,12 @@ class HFVLGenerator(HFGenerator):
             self.pad_id = self.tokenizer.eos_token_id
         self.eos_ids = self._eos_ids()
 
-    def encode_problem(self, problem: dict, chat_template: bool) -> tuple[str, object]:
-        """The rendered chat turn (an image, then the prompt) and the image; VL models always get the template."""
-        msgs = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": problem["prompt"]}]}]
-        text = self.processor.apply_chat_template(msgs, add_generation_prompt=True, tokenize=False)
-        return text, problem["image"]
+    def encode(self, prompt: str, chat_template: bool, image=None) -> tuple[str, object]:
+        """The rendered chat turn (the image, then the prompt) and the image; VL models always get the template."""
+        if image is None:
+            raise ValueError("a VL model needs an image with each prompt: evaluate VL benchmarks with it")
+        msgs = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": prompt}]}]
+        return self.processor.apply_chat_template(msgs, add_generation_prompt=True, tokenize=False), image
 
     def _inputs(self, prompt: tuple[str, object], rows: int) -> dict:
         text, image = prompt

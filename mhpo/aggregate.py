@@ -735,7 +735,8 @@ def configure(parser) -> None:
                         help="a benchmark that was planned but skipped, and why (repeatable; listed under the table)")
     parser.add_argument("--track", choices=("text", "vl"), default=None,
                         help="text: the main tables only; vl: the vision-language table only (tables/vl.*, "
-                             "mhpo.vl.aggregate); default: the main tables, plus the VL table when VL evaluations exist")
+                             "mhpo.vl.aggregate); default: the main tables, plus the VL table when VL "
+                             "evaluations exist")
 
 
 def main(args) -> int:

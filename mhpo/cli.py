@@ -16,14 +16,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "objectives": ("mhpo.cli_objectives", "list the registered objectives and their default parameters"),
     "atlas": ("mhpo.atlas", "draw the gradient-shape atlas of every registered objective"),
     "new-objective": ("mhpo.scaffold", "write a starter objective file in baselines/ plus a test stub"),
-    "tiny-model": ("mhpo.tiny", "build the tiny offline model (char tokenizer + SFT warm start; --kind vl: a tiny VLM)"),
+    "tiny-model": ("mhpo.tiny", "build the tiny offline model (char tokenizer + SFT warm start; --kind vl: VLM)"),
     "launch": ("mhpo.launch", "run a training launcher sized to the job: processes = GPUs, a free port, threads per rank"),
     "prefetch": ("mhpo.prefetch", "download every model, dataset and benchmark of a workflow config into the site's cache"),
     "train": ("mhpo.cli_train", "train one objective with TRL's GRPOTrainer (config, objective, seed)"),
     "evaluate": ("benchmarks.evaluate", "evaluate a model or checkpoint on registered benchmarks (text or VL)"),
     "lm-eval-tasks": ("benchmarks.lm_eval_tasks", "write lm-eval task YAMLs for every registered benchmark"),
     "stability": ("mhpo.stability", "stability study: per-run statistics, seed CIs, paired tests, figures, summary"),
-    "aggregate": ("mhpo.aggregate", "aggregate runs and evaluation records into tables and figures (--track vl: VL table)"),
+    "aggregate": ("mhpo.aggregate", "aggregate runs and evaluations into tables and figures (--track vl: VL table)"),
     "validate-config": ("mhpo.config", "validate a workflow or training config and print the resolved form"),
 }
 
@@ -56,8 +56,8 @@ mhpo-bench: reproducible benchmark and replication suite for MHPO (Modulated Haz
 arXiv 2603.16929) against GRPO, DAPO, SAPO, GSPO and more, trained with TRL's GRPOTrainer.
 
 Train one objective (train), evaluate checkpoints on text and vision-language math benchmarks (evaluate),
-aggregate runs into tables and figures (aggregate), or run everything through the Snakemake workflow (`snakemake --cores all`,
-see README.md). `mhpo-bench COMMAND --help` describes each command."""
+aggregate runs into tables and figures (aggregate), or run everything through the Snakemake workflow
+(`snakemake --cores all`, see README.md). `mhpo-bench COMMAND --help` describes each command."""
 
 
 def _version() -> str:

@@ -310,7 +310,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", "--warm-start-steps", type=int, default=None, dest="steps",
                         help=f"supervised warm-start steps (default per task: {WARM_START_STEPS}; vl: 160)")
     parser.add_argument("--no-cache", action="store_true",
-                        help="text: build from scratch instead of copying the cached identical build ($MHPO_CACHE_DIR)")
+                        help="text: build from scratch, not a copy of the cached identical build ($MHPO_CACHE_DIR)")
 
 
 def _main_vl(args) -> int:

@@ -244,7 +244,8 @@ def test_one_registry_lists_text_and_vl_benchmarks_with_their_modality():
         b = benchmarks.get(name)
         assert b.hub and b.hub["dataset"] and b.split and b.fields["image"] and b.answer_type in ANSWER_TYPES
         assert b.k == 8 and b.chat_template and b.sampling["max_tokens"] == 2048  # from `include: _vl.yaml`
-    assert benchmarks.get("mathvista").hub["split"] == "testmini" and benchmarks.get("geometry3k").hub["split"] == "test"
+    assert benchmarks.get("mathvista").hub["split"] == "testmini"
+    assert benchmarks.get("geometry3k").hub["split"] == "test"
     from benchmarks import catalog
 
     assert catalog.parse_names("all") == [n for n in names if n in catalog._static() and n not in PAPER_VL]
@@ -289,7 +290,8 @@ def test_fixture_loads_in_each_schema(name):
 
 def test_fixture_details():
     vista = benchmarks.get("mathvista").load(FIXTURES)
-    assert vista[1]["choices"] == ["1", "2", "4", "5"] and choice.option_letter(vista[1]["gold"], vista[1]["choices"]) == "B"
+    assert vista[1]["choices"] == ["1", "2", "4", "5"]
+    assert choice.option_letter(vista[1]["gold"], vista[1]["choices"]) == "B"
     we = benchmarks.get("wemath").load(FIXTURES)
     assert we[0]["choices"] == ["1", "2", "3", "4"] and "(C) 3" in we[0]["prompt"]
     geo = benchmarks.get("geometry3k").load(FIXTURES)

@@ -1,6 +1,6 @@
-"""Rewards for VL training: the evaluation's scoring (``benchmarks.scoring.is_correct_typed``: multiple choice by option letter or text,
-free form by ``benchmarks.scoring.is_correct``/math-verify). Signature as TRL calls reward functions: dataset
-columns arrive as keyword lists (``answer``, and optionally ``answer_type`` and ``choices``)."""
+"""Rewards for VL training: the evaluation's scoring (``benchmarks.scoring.is_correct_typed``: multiple choice by
+option letter or text, free form by ``benchmarks.scoring.is_correct``/math-verify). Signature as TRL calls reward
+functions: dataset columns arrive as keyword lists (``answer``, and optionally ``answer_type`` and ``choices``)."""
 
 from __future__ import annotations
 

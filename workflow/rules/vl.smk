@@ -5,8 +5,9 @@
 #
 # VL experiments are those whose recipe sets data.image_field (mhpo.config: model track "vl"); they use the same
 # tiny_model / train / evaluate rules and the same commands as the text track (`mhpo-bench tiny-model --kind vl`,
-# `mhpo-bench evaluate`, `mhpo-bench aggregate --track vl`). They come from the main experiments (paper.yaml) or from a study (default.yaml's
-# `studies: {vl_tiny: ...}`, run only by its target). The main `aggregate` rule never waits for them.
+# `mhpo-bench evaluate`, `mhpo-bench aggregate --track vl`). They come from the main experiments (paper.yaml) or
+# from a study (default.yaml's `studies: {vl_tiny: ...}`, run only by its target). The main `aggregate` rule never
+# waits for them.
 
 if VL_PLANS:
 
