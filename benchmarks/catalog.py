@@ -104,11 +104,11 @@ class Benchmark:
             item = {"id": str(i if pid is None else pid), "problem": problem,
                     "gold": gold_of(row[spec["gold"]], rule, where=where), "prompt": self.format_prompt(problem)}
             if self.modality == "vl":
-                item.update(self._vl_fields(row, spec, where, None if path is None else path.parent, max_side))
+                item.update(self._vl_fields(row, spec, item["gold"], where, path, max_side))
             out.append(item)
         return out
 
-    def _vl_fields(self, row: dict, spec: dict, where: str, base: Path | None, max_side: int) -> dict:
+    def _vl_fields(self, row: dict, spec: dict, gold: str, where: str, path: Path | None, max_side: int) -> dict:
         """What a VL row adds: the image, the choices, the answer type; the prompt with the choices listed."""
         choices = choice.parse_choices(row.get(spec["choices"]) if spec.get("choices") else None)
         atype = self.answer_type
@@ -121,12 +121,11 @@ class Benchmark:
             atype = "multi_choice" if choices else "free_form"
         # the image is passed to the processor separately: drop inline "<image>" markers (Geometry3K)
         problem = str(row[spec["problem"]]).replace("<image>", "").strip()
-        gold = gold_of(row[spec["gold"]], self.gold_rule, where=where)
         if atype == "multi_choice" and choice.option_letter(gold, choices) is None:
             raise BenchmarkError(f"{where}: multiple-choice gold {gold!r} is neither a letter nor one of the "
                                  f"choices {choices!r}")
         try:
-            image = vl.open_image(row[spec["image"]], base, max_side)
+            image = vl.open_image(row[spec["image"]], None if path is None else path.parent, max_side)
         except ValueError as e:
             raise BenchmarkError(f"{where}: {e}") from None
         prompt = self.format_prompt(problem, choices if atype == "multi_choice" else None)
