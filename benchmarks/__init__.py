@@ -1,7 +1,9 @@
 """Evaluation: the benchmark registry, the pinned scorer, generation backends, metrics and lm-eval tasks.
 
-``benchmarks.available()`` lists benchmark names; ``benchmarks.get(name)`` returns a :class:`Benchmark`
-whose ``load()`` gives ``{id, problem, gold, prompt}`` rows. Scoring lives in :mod:`benchmarks.scoring`.
+``benchmarks.available()`` lists every benchmark name, text and vision-language; ``benchmarks.get(name)``
+returns a :class:`Benchmark` (its ``modality`` is ``"text"`` or ``"vl"``) whose ``load()`` gives
+``{id, problem, gold, prompt}`` rows (VL rows add ``image``, ``choices``, ``answer_type``). Scoring lives in
+:mod:`benchmarks.scoring`.
 """
 
 from benchmarks.catalog import Benchmark, BenchmarkError, available, get

@@ -1,5 +1,12 @@
 """``mhpo-bench evaluate``: sample k completions per problem, score them, write records and summaries.
 
+One path for text and vision-language benchmarks: the benchmarks' ``modality`` (registry) picks the generator,
+a causal LM with its tokenizer (``benchmarks.generation``) or an image-text-to-text model with its processor
+(``benchmarks.vl.HFVLGenerator``); sampling, scoring (``benchmarks.scoring``, multiple choice by option letter),
+records, fingerprints, resume and metrics are shared. VL summaries also record the image rule (``image_resize``)
+and where the data came from (``data``). ``--benchmarks all`` means every file-backed benchmark of the model's
+kind (a model whose config has a vision tower is a VL model).
+
 Writes ``OUT/{benchmark}.jsonl`` (one row per problem and sample) and ``OUT/{benchmark}.summary.json``
 (docs/interfaces.md), both atomically. Resumable: finished problems are appended to a hidden progress file
 ``OUT/.{benchmark}.progress.jsonl`` (one complete line per problem, with a fingerprint of model and sampling);
@@ -20,13 +27,14 @@ from pathlib import Path
 
 from mhpo import codehash, io
 
-from benchmarks import catalog, metrics, scoring
+from benchmarks import catalog, metrics, scoring, vl
 from benchmarks.generation import SAMPLING_SCHEME, Sampling, make_generator, remote_code_refusal, resolve_model
 
 
 def configure(parser) -> None:
     parser.add_argument("--model", required=True, help="HF model dir, a run dir (uses final/), checkpoint dir or hub name")
-    parser.add_argument("--benchmarks", required=True, help="comma-separated names (see docs/benchmarks.md) or 'all'")
+    parser.add_argument("--benchmarks", required=True,
+                        help="comma-separated names, text or VL (see docs/benchmarks.md), or 'all' (the model's kind)")
     parser.add_argument("--k", type=int, default=None, help="samples per problem (default: the benchmark's k)")
     parser.add_argument("--out", required=True, help="evaluation directory")
     parser.add_argument("--backend", choices=("hf", "vllm"), default="hf",
@@ -46,6 +54,8 @@ def configure(parser) -> None:
     parser.add_argument("--timeout", type=float, default=scoring.DEFAULT_TIMEOUT, help="seconds per answer when scoring")
     parser.add_argument("--trust-remote-code", action="store_true",
                         help="let the model directory's own Python code run on load (off unless given; review it first)")
+    parser.add_argument("--max-side", type=int, default=vl.DEFAULT_MAX_SIDE,
+                        help=f"VL benchmarks: longest image side in px (default {vl.DEFAULT_MAX_SIDE})")
 
 
 def _versions(backend: str) -> dict:
@@ -100,11 +110,13 @@ def model_identity(model_path: str) -> dict:
 def _fingerprint(model: str, bench: catalog.Benchmark, problems: list[dict], sampling: Sampling, gen) -> str:
     """Everything that can change a number of this evaluation: the model's content, the problems (prompts and
     gold answers), the sampling settings and scheme, the backend with its dtype and device, the package
-    versions and the evaluation code (mhpo.codehash.eval_hash: generation, scoring, metrics, registry)."""
+    versions and the evaluation code (mhpo.codehash.eval_hash: generation, scoring, metrics, registry). VL
+    problems add their images' pixels, choices and answer types."""
+    rows = [[p["id"], p["prompt"], p["gold"]] + ([vl.image_digest(p["image"]), p["choices"], p["answer_type"]]
+                                                 if "image" in p else []) for p in problems]
     blob = json.dumps({
         "model": model_identity(model), "benchmark": bench.name, "chat_template": bench.chat_template,
-        "problems": hashlib.sha256(json.dumps([[p["id"], p["prompt"], p["gold"]] for p in problems],
-                                              default=str).encode()).hexdigest(),
+        "problems": hashlib.sha256(json.dumps(rows, default=str).encode()).hexdigest(),
         "sampling": sampling.asdict(), "scheme": SAMPLING_SCHEME, "backend": gen.name, "runtime": gen.identity(),
         "versions": _versions(gen.name), "code": codehash.eval_hash(),
     }, sort_keys=True)
@@ -128,8 +140,31 @@ def _load_progress(path: Path, fingerprint: str) -> dict[str, list]:
     return done
 
 
-def evaluate_benchmark(gen, bench: catalog.Benchmark, args, model_path: str, out: Path) -> dict:
-    """Generate (resuming), score and write one benchmark; returns its summary."""
+def _score(flat: list, args, name: str) -> list[bool]:
+    """Correctness of each ``(problem, sample, text, n_tokens)``: free-form answers through the scorer's worker
+    pool, multiple-choice ones by option letter (``scoring.is_correct_typed``)."""
+    free = [i for i, (p, *_) in enumerate(flat) if p.get("answer_type", "free_form") == "free_form"]
+    correct: list = [None] * len(flat)
+    scored = scoring.score_many([(flat[i][2], flat[i][0]["gold"]) for i in free], workers=args.workers,
+                                timeout=args.timeout, progress=f"{name} score") if free else []
+    for i, ok in zip(free, scored):
+        correct[i] = ok
+    for i, (p, _, text, _) in enumerate(flat):
+        if correct[i] is None:
+            correct[i] = scoring.is_correct_typed(text, p["gold"], p["answer_type"], p["choices"],
+                                                  timeout=args.timeout)
+    return correct
+
+
+def _image(problem: dict) -> dict:
+    """The extra ``encode`` argument of a VL row (its image); none for text rows."""
+    return {"image": problem["image"]} if "image" in problem else {}
+
+
+def evaluate_benchmark(gen, bench: catalog.Benchmark, args, model_path: str, out: Path,
+                       problems: list[dict] | None = None) -> dict:
+    """Generate (resuming), score and write one benchmark (``problems``: its loaded rows, else loaded here);
+    returns its summary."""
     t0 = time.time()
     sampling = Sampling(
         temperature=bench.sampling["temperature"] if args.temperature is None else args.temperature,
@@ -138,7 +173,9 @@ def evaluate_benchmark(gen, bench: catalog.Benchmark, args, model_path: str, out
         n=bench.k if args.k is None else args.k,
         seed=args.seed,
     )
-    problems = bench.load(args.data_dir, limit=args.limit, seed=args.seed)
+    max_side = getattr(args, "max_side", vl.DEFAULT_MAX_SIDE)
+    if problems is None:
+        problems = bench.load(args.data_dir, limit=args.limit, seed=args.seed, max_side=max_side)
     fp = _fingerprint(model_path, bench, problems, sampling, gen)
     summary_path, records_path = out / f"{bench.name}.summary.json", out / f"{bench.name}.jsonl"
     if summary_path.exists() and records_path.exists():
@@ -155,30 +192,34 @@ def evaluate_benchmark(gen, bench: catalog.Benchmark, args, model_path: str, out
     from tqdm.auto import tqdm
 
     batch = max(1, args.batch_size)
+    t_gen = time.perf_counter()
     with tqdm(total=len(todo), desc=f"{bench.name} generate", unit="prob", file=sys.stderr) as bar:
         for s in range(0, len(todo), batch):
             idx = todo[s : s + batch]
-            prompts = [gen.encode(problems[i]["prompt"], bench.chat_template) for i in idx]
+            prompts = [gen.encode(problems[i]["prompt"], bench.chat_template, **_image(problems[i])) for i in idx]
             outs = gen.generate(prompts, sampling, [problems[i]["id"] for i in idx])
             for i, samples in zip(idx, outs):
                 row = {"fingerprint": fp, "problem_id": problems[i]["id"], "samples": [list(x) for x in samples]}
                 io.append_jsonl(progress, row)
                 done[problems[i]["id"]] = row["samples"]
             bar.update(len(idx))
+    t_gen = time.perf_counter() - t_gen
+    n_new = sum(len(done[problems[i]["id"]][: sampling.n]) for i in todo)
 
     checkpoint, step = _checkpoint_and_step(model_path, args.step)
     run = args.label or args.model
     flat = [(p, j, text, ntok) for p in problems for j, (text, ntok) in enumerate(done[p["id"]][: sampling.n])]
-    correct = scoring.score_many([(text, p["gold"]) for p, _, text, _ in flat], workers=args.workers,
-                                 timeout=args.timeout, progress=f"{bench.name} score")
+    correct = _score(flat, args, bench.name)
     records, per_problem = [], {}
     for (p, j, text, ntok), ok in zip(flat, correct):
-        extracted = scoring.extract_answer(text)
+        extracted = scoring.extract_typed(text, p.get("answer_type", "free_form"), p.get("choices"))
         records.append({
             "run": run, "model": args.model, "checkpoint": checkpoint, "step": step, "benchmark": bench.name,
             "problem_id": p["id"], "sample": j, "completion": text, "extracted": extracted,
             "correct": bool(ok), "n_tokens": int(ntok),
         })
+        if bench.modality == "vl":
+            records[-1]["answer_type"] = p["answer_type"]
         per_problem.setdefault(p["id"], []).append((extracted, bool(ok)))
     summary = {
         "benchmark": bench.name,
@@ -194,21 +235,41 @@ def evaluate_benchmark(gen, bench: catalog.Benchmark, args, model_path: str, out
         "limit": args.limit,
         "fingerprint": fp,
         "code_hash": codehash.eval_hash(),
+        "throughput": {"samples_per_s": round(n_new / t_gen, 3) if todo and t_gen > 0 else None,
+                       "problems_per_s": round(len(todo) / t_gen, 3) if todo and t_gen > 0 else None,
+                       "generation_s": round(t_gen, 3)},
         "wall_time_s": round(time.time() - t0, 3),
     }
+    if bench.modality == "vl":
+        summary.update(image_resize=vl.resize_rule(max_side), data=bench.source(args.data_dir))
     io.write_jsonl(records_path, records)
     io.write_json(summary_path, summary)  # the summary last: its presence marks the benchmark complete
     progress.unlink(missing_ok=True)
     return summary
 
 
+def _modality(benches: list, backend: str) -> str:
+    """The one modality of ``benches`` ("text" or "vl"); VL evaluation generates with transformers only."""
+    kinds = {b.modality for b in benches}
+    if len(kinds) > 1:
+        vls = ", ".join(b.name for b in benches if b.modality == "vl")
+        raise ValueError(f"--benchmarks mixes text and VL benchmarks ({vls} are VL); they need different models: "
+                         "evaluate them in separate calls")
+    kind = kinds.pop()
+    if kind == "vl" and backend != "hf":
+        raise ValueError(f"VL benchmarks are generated with transformers: pass --backend hf, not {backend!r}")
+    return kind
+
+
 def main(args) -> int:
     try:
-        names = catalog.parse_names(args.benchmarks)
-        benches = [catalog.get(n) for n in names]
         model_path = resolve_model(args.model)
-        for b in benches:  # fail on missing data before loading a model
-            b.load(args.data_dir, limit=args.limit, seed=args.seed)
+        names = catalog.parse_names(args.benchmarks, modality="vl" if vl.is_vl_model(model_path) else "text")
+        benches = [catalog.get(n) for n in names]
+        modality = _modality(benches, args.backend)
+        # fail on missing data before loading a model
+        loaded = {b.name: b.load(args.data_dir, limit=args.limit, seed=args.seed, max_side=args.max_side)
+                  for b in benches}
         if args.k is not None and args.k < 1:
             raise ValueError(f"--k must be >= 1, got {args.k}")
     except (catalog.BenchmarkError, FileNotFoundError, ValueError) as e:
@@ -216,8 +277,12 @@ def main(args) -> int:
         return 2
     out = Path(args.out)
     try:
-        gen = make_generator(args.backend, model_path, seed=args.seed, batch_size=args.batch_size, device=args.device,
-                             trust_remote_code=args.trust_remote_code)
+        if modality == "vl":
+            gen = vl.HFVLGenerator(model_path, device=args.device, batch_size=args.batch_size,
+                                   trust_remote_code=args.trust_remote_code)
+        else:
+            gen = make_generator(args.backend, model_path, seed=args.seed, batch_size=args.batch_size,
+                                 device=args.device, trust_remote_code=args.trust_remote_code)
     except (ImportError, OSError) as e:  # missing vLLM, unreadable weights, hub model while offline
         print(f"error: cannot load {args.model!r} with the {args.backend} backend: {e}", file=sys.stderr)
         return 2
@@ -235,7 +300,7 @@ def main(args) -> int:
         return 2
     out.mkdir(parents=True, exist_ok=True)  # only once the model loaded: bad input leaves no directory behind
     io.sweep_stale_tmp(out)  # temp files of a killed earlier evaluation into this folder
-    summaries = {b.name: evaluate_benchmark(gen, b, args, model_path, out) for b in benches}
+    summaries = {b.name: evaluate_benchmark(gen, b, args, model_path, out, loaded[b.name]) for b in benches}
     print(f"{'benchmark':<16} {'k':>3} {'n':>5}  avg@k [95% CI]          pass@k   maj@k")
     for name, s in summaries.items():
         m = s["metrics"]

@@ -175,13 +175,18 @@ class HFGenerator:
         problem_ids = range(len(prompts)) if problem_ids is None else problem_ids
         return [self._generate_one(p, sampling, pid) for p, pid in zip(prompts, problem_ids)]
 
-    def _generate_one(self, prompt: list[int], sampling: Sampling, problem_id) -> list[tuple[str, int]]:
+    def _inputs(self, prompt: list[int], rows: int) -> dict:
+        """``generate`` inputs: ``rows`` identical copies of the prompt (no padding)."""
+        ids = self.torch.tensor([prompt] * rows, dtype=self.torch.long, device=self.device)
+        return {"input_ids": ids, "attention_mask": self.torch.ones_like(ids)}
+
+    def _generate_one(self, prompt, sampling: Sampling, problem_id) -> list[tuple[str, int]]:
         from transformers import LogitsProcessorList
 
         torch = self.torch
         greedy = sampling.temperature == 0
         rows = 1 if greedy else sampling.n
-        ids = torch.tensor([prompt] * rows, dtype=torch.long, device=self.device)  # identical rows: no padding
+        inputs = self._inputs(prompt, rows)  # identical rows: no padding
         kwargs = dict(max_new_tokens=sampling.max_tokens, pad_token_id=self.pad_id, do_sample=False,
                       temperature=None, top_p=None, top_k=None)
         if not greedy:
@@ -189,9 +194,9 @@ class HFGenerator:
             kwargs["logits_processor"] = LogitsProcessorList(
                 [seeded_sampler(seeds, sampling.temperature, sampling.top_p, self.device)])
         with torch.inference_mode():
-            out = self.model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), **kwargs)
+            out = self.model.generate(**inputs, **kwargs)
         samples = []
-        for toks in out[:, len(prompt):].tolist():
+        for toks in out[:, inputs["input_ids"].shape[1]:].tolist():
             toks = self._trim(toks)
             samples.append((self.tokenizer.decode(toks, skip_special_tokens=True), len(toks)))
         return samples * sampling.n if greedy else samples

@@ -64,10 +64,13 @@ def write_tasks(out, names=None, data_dir=None, max_gen_toks: int | None = None)
     """Write one YAML per benchmark whose data can be found; returns ``{name: yaml_path}``.
     Benchmarks without data are reported on stderr and skipped."""
     out = Path(out).resolve()
-    names = catalog.available() if names is None else names
+    names = catalog.available("text") if names is None else names
     written, hooks = {}, [HOOKS.format(root=str(catalog.REPO_ROOT))]
     for name in names:
         bench = catalog.get(name)
+        if bench.modality != "text":
+            raise catalog.BenchmarkError(f"{name} is a vision-language benchmark; lm-eval tasks are written for text "
+                                         "benchmarks only (evaluate VL benchmarks with `mhpo-bench evaluate`)")
         if bench.task is not None:
             rows = bench.load()
             data_file = out / "data" / f"{name}.jsonl"

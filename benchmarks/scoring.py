@@ -38,6 +38,8 @@ from decimal import Decimal, InvalidOperation
 from multiprocessing.connection import Connection, wait as _wait
 from typing import Iterable, Iterator, Sequence
 
+from benchmarks import choice
+
 DEFAULT_TIMEOUT = 5.0  # seconds per answer, as math-verify's own default
 SCAN_CHARS = 100_000  # only the tail of a completion is scanned for an answer
 MAX_ANSWER_CHARS = 1_000  # a longer "answer" is not an answer (and could stall sympy)
@@ -501,6 +503,39 @@ def is_correct(completion, gold: str, timeout: float = DEFAULT_TIMEOUT) -> bool:
     if fast is not None:
         return fast
     return shared_pool(1).run([("a", answer, gold)], timeout=timeout)[0]
+
+
+def is_correct_typed(completion: str, gold: str, answer_type: str = "free_form", choices: list[str] | None = None,
+                     timeout: float | None = None) -> bool:
+    """Score one completion by ``answer_type``. Free form: :func:`is_correct`. Multiple choice: the option the
+    completion picks (:func:`benchmarks.choice.extract_choice`) against the gold's letter (a gold given as option
+    text is mapped to its letter first); with no letter, an equivalent value of the gold option (e.g. "145" for
+    "145°") still counts."""
+    if answer_type not in choice.ANSWER_TYPES:
+        raise ValueError(f"answer_type must be 'multi_choice' or 'free_form'; got {answer_type!r}")
+    kw = {"timeout": timeout} if timeout else {}
+    if answer_type == "free_form":
+        return is_correct(str(completion), str(gold), **kw)
+    gold_letter = choice.option_letter(gold, choices)
+    if gold_letter is None:
+        raise ValueError(f"multiple-choice gold {gold!r} is neither a letter nor one of the choices {choices!r}")
+    picked = choice.extract_choice(completion, choices)
+    if picked is not None:
+        return picked == gold_letter
+    if choices:  # no letter: an equivalent value of the gold option (e.g. "145" for "145°") still counts
+        gold_text = choices[choice.LETTERS.index(gold_letter)]
+        extracted = extract_answer(str(completion))
+        if extracted is not None and choice.normalize_text(extracted) == choice.normalize_text(gold_text):
+            return True
+        return is_correct(str(completion), choice.normalize_text(gold_text) or gold_text, **kw)
+    return False
+
+
+def extract_typed(completion: str, answer_type: str = "free_form", choices: list[str] | None = None) -> str | None:
+    """What the scorer read from a completion (the records' ``extracted`` field, and maj@k)."""
+    if answer_type == "multi_choice":
+        return choice.extract_choice(completion, choices) or extract_answer(str(completion))
+    return extract_answer(str(completion))
 
 
 def score_many(

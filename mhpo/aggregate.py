@@ -733,9 +733,17 @@ def configure(parser) -> None:
     parser.add_argument("--n-boot", type=int, default=N_BOOT, help=f"bootstrap resamples (default {N_BOOT})")
     parser.add_argument("--skipped", action="append", default=None, metavar="NAME=REASON",
                         help="a benchmark that was planned but skipped, and why (repeatable; listed under the table)")
+    parser.add_argument("--track", choices=("text", "vl"), default=None,
+                        help="text: the main tables only; vl: the vision-language table only (tables/vl.*, "
+                             "mhpo.vl.aggregate); default: the main tables, plus the VL table when VL "
+                             "evaluations exist")
 
 
 def main(args) -> int:
+    from mhpo.vl import aggregate as vl_aggregate  # the VL table builds on this module's cell statistics
+
+    if args.track == "vl":
+        return vl_aggregate.main(args)
     runs = [Path(r) for r in (args.runs or ["results/runs"])]
     if not Path(args.evals).is_dir():
         print(f"mhpo-bench aggregate: error: --evals {args.evals!r} is not a directory (expected "
@@ -754,4 +762,6 @@ def main(args) -> int:
           f"in {c['seconds']:.2f} s")
     for p in res["tables"] + res["figures"]:
         print(f"  wrote {p}")
+    if args.track is None and vl_aggregate.has_vl(Path(args.evals), args.experiment):
+        return vl_aggregate.main(args)
     return 0

@@ -16,28 +16,48 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "objectives": ("mhpo.cli_objectives", "list the registered objectives and their default parameters"),
     "atlas": ("mhpo.atlas", "draw the gradient-shape atlas of every registered objective"),
     "new-objective": ("mhpo.scaffold", "write a starter objective file in baselines/ plus a test stub"),
-    "tiny-model": ("mhpo.tiny", "build the tiny offline model (char tokenizer + SFT warm start)"),
-    "tiny-vlm": ("mhpo.vl.tiny", "build the tiny offline VLM (LLaVA, char processor, SFT warm start on a visual task)"),
+    "tiny-model": ("mhpo.tiny", "build the tiny offline model (char tokenizer + SFT warm start; --kind vl: VLM)"),
     "launch": ("mhpo.launch", "run a training launcher sized to the job: processes = GPUs, a free port, threads per rank"),
     "prefetch": ("mhpo.prefetch", "download every model, dataset and benchmark of a workflow config into the site's cache"),
     "train": ("mhpo.cli_train", "train one objective with TRL's GRPOTrainer (config, objective, seed)"),
-    "evaluate": ("benchmarks.evaluate", "evaluate a model or checkpoint on registered benchmarks"),
+    "evaluate": ("benchmarks.evaluate", "evaluate a model or checkpoint on registered benchmarks (text or VL)"),
     "lm-eval-tasks": ("benchmarks.lm_eval_tasks", "write lm-eval task YAMLs for every registered benchmark"),
-    "evaluate-vl": ("benchmarks.vl", "evaluate a vision-language model on registered VL benchmarks"),
-    "aggregate-vl": ("mhpo.vl.aggregate", "VL table: per-benchmark avg@k with CIs and the average, paper numbers beside"),
     "stability": ("mhpo.stability", "stability study: per-run statistics, seed CIs, paired tests, figures, summary"),
-    "aggregate": ("mhpo.aggregate", "aggregate runs and evaluation records into tables and figures"),
+    "aggregate": ("mhpo.aggregate", "aggregate runs and evaluations into tables and figures (--track vl: VL table)"),
     "validate-config": ("mhpo.config", "validate a workflow or training config and print the resolved form"),
 }
+
+# Old command names, kept for one release: one deprecation line on stderr, then the unified command.
+# name -> (argv prefix of the unified command, its spelling in the message)
+ALIASES: dict[str, tuple[list[str], str]] = {
+    "evaluate-vl": (["evaluate"], "mhpo-bench evaluate (same options; the benchmarks' modality picks the VL path)"),
+    "aggregate-vl": (["aggregate", "--track", "vl"], "mhpo-bench aggregate --track vl"),
+    "tiny-vlm": (["tiny-model", "--kind", "vl"], "mhpo-bench tiny-model --kind vl"),
+}
+
+
+def resolve_alias(argv: list[str]) -> list[str]:
+    """``argv`` with a deprecated command name replaced by the unified command (a line on stderr says so)."""
+    if not argv or argv[0] not in ALIASES:
+        return argv
+    prefix, spelled = ALIASES[argv[0]]
+    rest = argv[1:]
+    if argv[0] == "evaluate-vl" and rest[:1] == ["export"]:
+        prefix, spelled, rest = ["vl-export"], "python -m benchmarks.vl export (or mhpo-bench prefetch)", rest[1:]
+    elif argv[0] == "evaluate-vl" and rest[:1] == ["evaluate"]:
+        rest = rest[1:]
+    print(f"mhpo-bench {argv[0]} is deprecated and will be removed in the next release; use {spelled}",
+          file=sys.stderr)
+    return prefix + rest
 
 
 DESCRIPTION = """\
 mhpo-bench: reproducible benchmark and replication suite for MHPO (Modulated Hazard-aware Policy Optimization,
 arXiv 2603.16929) against GRPO, DAPO, SAPO, GSPO and more, trained with TRL's GRPOTrainer.
 
-Train one objective (train), evaluate checkpoints on math benchmarks (evaluate, evaluate-vl), aggregate runs
-into tables and figures (aggregate), or run everything through the Snakemake workflow (`snakemake --cores all`,
-see README.md). `mhpo-bench COMMAND --help` describes each command."""
+Train one objective (train), evaluate checkpoints on text and vision-language math benchmarks (evaluate),
+aggregate runs into tables and figures (aggregate), or run everything through the Snakemake workflow
+(`snakemake --cores all`, see README.md). `mhpo-bench COMMAND --help` describes each command."""
 
 
 def _version() -> str:
@@ -71,7 +91,11 @@ def check_out(args) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    argv = resolve_alias(list(sys.argv[1:] if argv is None else argv))
+    if argv[:1] == ["vl-export"]:  # the old `evaluate-vl export`
+        from benchmarks import vl
+
+        return vl.main(["export"] + argv[1:])
     name = argv[0] if argv and argv[0] in COMMANDS else None
     from mhpo import env
 

@@ -9,8 +9,8 @@ evaluation summaries record it too, and aggregation refuses to mix runs of diffe
 * training: the objective's own file (and what it imports, e.g. ``mhpo/objectives.py``, the contract), the
   trainer and training CLI (``mhpo/train.py``, ``mhpo/trainer.py`` and their imports). The objective registry
   discovers objective files dynamically (``importlib``), so editing one objective changes only its own hash.
-* evaluation: ``benchmarks/evaluate.py`` (or ``benchmarks/vl.py``) with its imports and the benchmark registry.
-* aggregation: ``mhpo/aggregate.py`` with its imports.
+* evaluation: ``benchmarks/evaluate.py`` with its imports (text and VL) and the benchmark registry.
+* aggregation: ``mhpo/aggregate.py`` with its imports (the VL table's ``mhpo/vl/aggregate.py`` among them).
 
 Pure standard library (``ast``, ``hashlib``): planning never imports torch for this.
 """
@@ -81,9 +81,9 @@ def closure(*files: Path, skip=()) -> list[Path]:
     return sorted(seen)
 
 
-# Not part of a training run's code: evaluation-only modules (benchmarks/vl.py imports them inside its
-# evaluation function, which training never calls), and, for a text run, the VL track's modules (train.py
-# imports them only for a recipe with data.image_field).
+# Not part of a training run's code: evaluation-only modules (the registry imports benchmarks/vl.py for images,
+# which imports the generator), and, for a text run, the VL track's modules (train.py imports them only for a
+# recipe with data.image_field).
 EVAL_ONLY = ("benchmarks/evaluate.py", "benchmarks/generation.py", "benchmarks/metrics.py", "benchmarks/lm_eval_tasks.py",
              "benchmarks/lm_eval_hooks.py")
 VL_ONLY = ("mhpo/vl/", "benchmarks/vl.py")
@@ -145,11 +145,13 @@ def train_hash(objective: str, recipe: dict | None = None, vl: bool = False) -> 
     return digest(train_files(objective, vl), recipe)
 
 
-def eval_hash(vl: bool = False) -> str:
-    entry = ROOT / "benchmarks" / ("vl.py" if vl else "evaluate.py")
+def eval_hash() -> str:
+    """The evaluation code, text and VL alike (one path)."""
+    entry = ROOT / "benchmarks" / "evaluate.py"
     registry = sorted((ROOT / "benchmarks" / "registry").rglob("*.yaml"))
     return digest(closure(entry) + registry)
 
 
-def aggregate_hash(vl: bool = False) -> str:
-    return digest(closure(ROOT / "mhpo" / ("vl/aggregate.py" if vl else "aggregate.py")))
+def aggregate_hash() -> str:
+    """The aggregation code; ``mhpo-bench aggregate`` writes the VL table too."""
+    return digest(closure(ROOT / "mhpo" / "aggregate.py"))

@@ -15,8 +15,8 @@ config's ``results_dir``, ``data_dir`` and ``resources`` and must use its own mo
 then never collide with the main experiments').
 
 Each model has a track: ``vl`` when its recipe sets ``data.image_field`` (or, evaluation only, all its benchmarks
-are VL ones: ``benchmarks.vl.is_vl``), else ``text``. VL models are built with ``mhpo-bench tiny-vlm``, evaluated
-with ``mhpo-bench evaluate-vl evaluate`` and tabulated by ``mhpo-bench aggregate-vl`` (docs/vl.md); the
+have modality ``vl`` in the registry), else ``text``. VL models are built with ``mhpo-bench tiny-model --kind vl``,
+evaluated with ``mhpo-bench evaluate`` and tabulated by ``mhpo-bench aggregate --track vl`` (docs/vl.md); the
 ``*(track=...)`` helpers keep the main aggregate to text models.
 
 Every error is a :class:`ConfigError` whose message starts with the offending key, e.g.
@@ -386,13 +386,11 @@ class Plan:
             b.setdefault("if_available", False)
             key = f"{where}.evaluation.benchmarks[{j}]"
             if bm is not None and _vl_benchmark(b["name"]):
-                from benchmarks import vl
-
                 try:
-                    spec = vl.get(b["name"])
-                except Exception as e:  # BenchmarkError: unknown synthetic VL task
+                    spec = bm.get(b["name"])
+                except bm.BenchmarkError as e:  # unknown synthetic VL task
                     raise ConfigError(f"{key}: {e}") from None
-                if (not isinstance(spec, vl.SyntheticVLBenchmark) and spec.local_dir(data_dir) is None
+                if (spec.task is None and spec.local_path(data_dir) is None
                         and os.environ.get("MHPO_ONLINE") != "1"):
                     if b["if_available"]:
                         self.skipped_benchmarks.append(b["name"])
@@ -538,8 +536,9 @@ class Plan:
         if self._owner(model) is not self:
             return self._owner(model).tiny_command(model, out)
         t = self.models[model]["tiny_model"]
-        builder = "tiny-vlm" if self.models[model]["track"] == "vl" else "tiny-model"
-        return shlex.join(["mhpo-bench", builder, "--out", out, "--task", t["task"], "--seed", str(t.get("seed", 0))])
+        kind = ["--kind", "vl"] if self.models[model]["track"] == "vl" else []
+        return shlex.join(["mhpo-bench", "tiny-model", *kind, "--out", out, "--task", t["task"],
+                           "--seed", str(t.get("seed", 0))])
 
     def eval_command(self, model: str, label: str, seed, checkpoint: str) -> str:
         """One ``mhpo-bench evaluate`` per distinct ``--limit`` among the job's benchmarks, joined with ``&&``."""
@@ -548,7 +547,6 @@ class Plan:
         job = self.eval_job(model, label, seed, checkpoint)
         ev = job.evaluation
         out = self.eval_dir(model, label, int(seed), checkpoint)
-        vl = self.models[model]["track"] == "vl"  # `mhpo-bench evaluate-vl evaluate` (transformers generation only)
         data_dir = ev["data_dir"] or self.data_dir
         run_label = f"{model}/{label}/seed{seed}"
         groups: dict[Any, list[str]] = {}
@@ -556,9 +554,8 @@ class Plan:
             groups.setdefault(b["limit"], []).append(b["name"])
         cmds = []
         for limit, names in groups.items():
-            argv = ["mhpo-bench", "evaluate-vl", "evaluate"] if vl else ["mhpo-bench", "evaluate"]
-            argv += ["--model", job.model_path, "--benchmarks", ",".join(names), "--out", out, "--label", run_label]
-            argv += [] if vl else ["--backend", ev["backend"]]
+            argv = ["mhpo-bench", "evaluate", "--model", job.model_path, "--benchmarks", ",".join(names),
+                    "--out", out, "--label", run_label, "--backend", ev["backend"]]
             argv += ["--batch-size", str(ev["batch_size"])]
             if ev["k"] is not None:
                 argv += ["--k", str(ev["k"])]
@@ -593,15 +590,16 @@ class Plan:
         return self.code_hashes[(model, label, int(seed))]
 
     def eval_code(self, model: str) -> str:
-        """Hash of the evaluation code (text or VL) behind an evaluate job of ``model``."""
+        """Hash of the evaluation code behind an evaluate job of ``model`` (one path for text and VL)."""
         from mhpo import codehash
 
-        return codehash.eval_hash(vl=self._owner(model).models[model]["track"] == "vl")
+        return codehash.eval_hash()
 
     def aggregate_code(self, vl: bool = False) -> str:
+        """Hash of the aggregation code (``mhpo-bench aggregate`` writes the main and the VL tables)."""
         from mhpo import codehash
 
-        return codehash.aggregate_hash(vl=vl)
+        return codehash.aggregate_hash()
 
     def extra_runs_dirs(self) -> list[str]:
         dirs = []
@@ -775,10 +773,6 @@ _DATA_CHECKED: dict[str, str | None] = {}
 def _chat_template(bench: dict) -> bool | None:
     """Whether evaluation wraps benchmark ``bench``'s prompt in the model's chat template (its registry entry)."""
     try:
-        if bench.get("track") == "vl":
-            from benchmarks import vl
-
-            return bool(vl.get(bench["name"]).chat_template)
         import benchmarks as bm
 
         return bool(bm.get(bench["name"]).chat_template)
@@ -810,11 +804,12 @@ def _yaml_scalar(v) -> str:
 
 
 def _vl_benchmark(name: str) -> bool:
+    """A VL benchmark name (registry modality ``vl``, or ``synth_vl_<task>``, even of an unknown task)."""
     try:
-        from benchmarks import vl
+        from benchmarks import catalog
     except ImportError:
         return False
-    return vl.is_vl(name)
+    return name.startswith(catalog.SYNTH_VL_PREFIX) or catalog.modality_of(name) == "vl"
 
 
 def _looks_like_hub_id(path: str) -> bool:

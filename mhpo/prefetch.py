@@ -119,13 +119,9 @@ def items(plan, cache: Path) -> list[Item]:
 
 def _benchmark_spec(name: str):
     import benchmarks as bm
-    from benchmarks import vl
 
-    if vl.is_vl(name):
-        spec = vl.get(name)
-        return spec, (None if isinstance(spec, vl.SyntheticVLBenchmark) else spec.local_dir), True
     spec = bm.get(name)
-    return spec, (None if spec.task is not None else spec.local_path), False
+    return spec, (None if spec.task is not None else spec.local_path), spec.modality == "vl"
 
 
 def _benchmark_item(name: str, data_dir: str | None) -> Item | None:

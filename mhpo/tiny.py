@@ -300,21 +300,43 @@ def info(path) -> dict:
 # ------------------------------------------------------------------------------------------------ CLI
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="output directory (must not exist or be empty)")
-    parser.add_argument("--task", default="add",
-                        help=f"synthetic task to warm-start on ({', '.join(tasks.available())})")
+    parser.add_argument("--kind", choices=("text", "vl"), default="text",
+                        help="text: the char-level causal LM (default); vl: the tiny LLaVA VLM (mhpo.vl.tiny)")
+    parser.add_argument("--vl", dest="kind", action="store_const", const="vl", help="same as --kind vl")
+    parser.add_argument("--task", default=None,
+                        help=f"task to warm-start on: text {', '.join(tasks.available())} (default add); "
+                             "vl: comma-separated visual tasks of mhpo.vl.tasks (default count)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the initialisation and warm start (default 0)")
-    parser.add_argument("--steps", type=int, default=None,
-                        help=f"supervised warm-start steps (default per task: {WARM_START_STEPS})")
+    parser.add_argument("--steps", "--warm-start-steps", type=int, default=None, dest="steps",
+                        help=f"supervised warm-start steps (default per task: {WARM_START_STEPS}; vl: 160)")
     parser.add_argument("--no-cache", action="store_true",
-                        help="build from scratch instead of copying the cached identical build ($MHPO_CACHE_DIR)")
+                        help="text: build from scratch, not a copy of the cached identical build ($MHPO_CACHE_DIR)")
+
+
+def _main_vl(args) -> int:
+    from mhpo.vl import tiny as vl_tiny  # the VL builder pulls in PIL and the visual tasks: only for --kind vl
+
+    names = [t for t in (args.task or "count").split(",") if t]
+    steps = vl_tiny.WARM_START_STEPS if args.steps is None else args.steps
+    try:
+        info = vl_tiny.build(args.out, task=names if len(names) > 1 else names[0], seed=args.seed,
+                             warm_start_steps=steps)
+    except (ValueError, FileExistsError) as e:  # unknown task, or --out holds something
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(json.dumps(info, indent=2))
+    return 0
 
 
 def main(args) -> int:
+    if args.kind == "vl":
+        return _main_vl(args)
+    task = args.task or "add"
     try:
         if args.no_cache:
-            out = build(args.out, task=args.task, seed=args.seed, warm_start_steps=args.steps)
+            out = build(args.out, task=task, seed=args.seed, warm_start_steps=args.steps)
         else:
-            out = _copy_into(cached(args.task, args.seed, args.steps), args.out)
+            out = _copy_into(cached(task, args.seed, args.steps), args.out)
     except (ValueError, FileExistsError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

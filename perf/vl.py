@@ -3,8 +3,8 @@ its text-track baseline measured in the same run (the tiny char-level Llama on `
 
     python perf/vl.py [--steps 12] [--k 4] [--threads 1] [--out DIR] [--workflow]
 
-Both tracks run through the same code path (``mhpo-bench train`` / ``mhpo.train.train``, ``evaluate`` vs
-``evaluate-vl`` via ``mhpo.cli``), with the same torch thread count and wandb off. Reported:
+Both tracks run through the same code path (``mhpo-bench train`` / ``mhpo.train.train``, ``evaluate`` on
+text vs VL benchmarks via ``mhpo.cli``), with the same torch thread count and wandb off. Reported:
 
 * RL: median optimizer-step time over steps 3.. (step 1-2 = first rollout, warm-up), split into steps that
   generate a rollout and steps that reuse it; ratio VL / text. Recipes: ``tiny-vl`` (32 completions per rollout,
@@ -143,7 +143,7 @@ def main() -> int:
     common = ["--k", str(a.k), "--seed", "0", "--batch-size", "64"]
     text_ev = _evaluate(["evaluate", "--model", str(out / "text-run" / "final"), "--benchmarks", "synth_arith",
                          "--limit", "64", "--max-tokens", "16", "--temperature", "1.0", *common], out / "text-eval")
-    vl_ev = _evaluate(["evaluate-vl", "evaluate", "--model", str(out / "vl-run" / "final"), "--benchmarks",
+    vl_ev = _evaluate(["evaluate", "--model", str(out / "vl-run" / "final"), "--benchmarks",
                        "synth_vl_count,mathvista,mathverse,mathvision,geometry3k,wemath", "--limit", "64",
                        "--data-dir", str(ROOT / "tests" / "fixtures" / "vl"), "--max-tokens", "8",
                        "--temperature", "1.0", *common], out / "vl-eval")

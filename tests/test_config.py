@@ -52,7 +52,7 @@ def test_paper_config_plans_paper_matrix():
     assert len(runs) == (8 + 5 + 5) * 3 and len(plan.train_runs("vl")) == 5 * 3
     vl_ev = plan.eval_job("qwen2.5-vl-7b-instruct", "dapo", 2, "final")
     assert [b["name"] for b in vl_ev.benchmarks] == ["mathvista", "mathverse", "mathvision", "geometry3k", "wemath"]
-    assert plan.eval_command("qwen2.5-vl-7b-instruct", "dapo", 2, "final").startswith("mhpo-bench evaluate-vl evaluate")
+    assert plan.eval_command("qwen2.5-vl-7b-instruct", "dapo", 2, "final").startswith("mhpo-bench evaluate --model")
     ev = plan.eval_job("qwen2.5-7b-instruct", "mhpo", 0, "final")
     assert [b["name"] for b in ev.benchmarks] == ["math500", "hmmt25", "amc23", "aime25", "aime24"]
     assert ev.evaluation["k"] == 32

@@ -84,10 +84,10 @@ def test_each_sample_has_its_own_stream(tiny):
 
 
 def test_vl_evaluation_is_batch_invariant(tmp_path):
-    """The VL path (benchmarks.vl) seeds samples the same way: batch sizes 1 and 3 give identical records."""
+    """`evaluate` on a VL benchmark seeds samples the same way: batch sizes 1 and 3 give identical records."""
     import json
 
-    from benchmarks import vl
+    from mhpo import cli
     from mhpo.vl import tiny
 
     model = tmp_path / "tiny-vlm"
@@ -96,8 +96,9 @@ def test_vl_evaluation_is_batch_invariant(tmp_path):
     recs = {}
     for bs in (1, 3):
         out = tmp_path / f"bs{bs}"
-        vl.evaluate(str(model), ["mathvista"], out, k=3, data_dir=fixtures, max_tokens=6, seed=0, temperature=1.0,
-                    top_p=1.0, batch_size=bs)
+        assert cli.main(["evaluate", "--model", str(model), "--benchmarks", "mathvista", "--out", str(out),
+                         "--k", "3", "--data-dir", str(fixtures), "--max-tokens", "6", "--seed", "0",
+                         "--temperature", "1.0", "--top-p", "1.0", "--batch-size", str(bs)]) == 0
         recs[bs] = (out / "mathvista.jsonl").read_bytes()
     assert recs[1] == recs[3] and len(recs[1].splitlines()) == 9
     assert len({json.loads(r)["completion"] for r in recs[1].splitlines()}) > 1

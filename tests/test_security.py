@@ -96,7 +96,7 @@ def test_evaluate_vl_refuses_remote_code_unless_opted_in(tmp_path, capsys):
     (model / "remote_code.py").write_text(REMOTE_CODE.format(sentinel=str(sentinel), config="LlavaConfig",
                                                              model="LlavaForConditionalGeneration",
                                                              model_type="mhpo_remote_llava"))
-    argv = ["evaluate-vl", "evaluate", "--model", str(model), "--benchmarks", "synth_vl_count", "--limit", "2",
+    argv = ["evaluate", "--model", str(model), "--benchmarks", "synth_vl_count", "--limit", "2",
             "--k", "1", "--max-tokens", "4", "--out", str(out)]
     assert cli.main(argv) == 2
     err = capsys.readouterr().err
@@ -105,7 +105,7 @@ def test_evaluate_vl_refuses_remote_code_unless_opted_in(tmp_path, capsys):
 
     assert cli.main([*argv, "--trust-remote-code"]) == 0  # the explicit opt-in loads it
     assert sentinel.exists() and len(io.read_jsonl(out / "synth_vl_count.jsonl")) == 2
-    # the workflow passes the per-model opt-in to evaluate-vl as it does to evaluate
+    # the workflow passes the per-model opt-in to a VL model's evaluate as to a text model's
     cfg = yaml.safe_load((ROOT / "workflow/config/default.yaml").read_text())
     study = yaml.safe_load((ROOT / "workflow/config/vl_tiny.yaml").read_text())
     for opt_in in (False, True):
@@ -113,7 +113,7 @@ def test_evaluate_vl_refuses_remote_code_unless_opted_in(tmp_path, capsys):
         (tmp_path / "vl.yaml").write_text(yaml.safe_dump(study))
         _, plan = mcfg.load({**cfg, "studies": {"vl_tiny": str(tmp_path / "vl.yaml")}})
         cmd = plan.eval_command("tiny-vl", "grpo", 0, "final")
-        assert cmd.startswith("mhpo-bench evaluate-vl evaluate") and ("--trust-remote-code" in cmd) == opt_in
+        assert cmd.startswith("mhpo-bench evaluate --model") and ("--trust-remote-code" in cmd) == opt_in
 
 
 @pytest.mark.filterwarnings("ignore::FutureWarning", "ignore::DeprecationWarning", "ignore::UserWarning")

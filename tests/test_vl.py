@@ -1,5 +1,6 @@
 """Vision-language track: tiny VLM (build, offline load, warm start), synthetic visual tasks, a real GRPO run
-through the objective contract on images, VL benchmark loading from fixtures, VL scoring, VL evaluation.
+through the objective contract on images, VL benchmarks in the one registry (loading from fixtures), answer
+scoring by type, and VL evaluation through the same `evaluate` / `aggregate` / `tiny-model` commands as text.
 
 Everything runs offline on CPU. The tiny VLM is built once per session (160 warm-start steps, a few seconds)."""
 
@@ -12,8 +13,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from benchmarks import vl
-from benchmarks.catalog import BenchmarkError
+import benchmarks
+from benchmarks import choice, scoring, vl
+from benchmarks.catalog import ANSWER_TYPES, BenchmarkError
 from mhpo import io
 from mhpo.vl import tasks as vl_tasks
 from mhpo.vl import tiny
@@ -200,21 +202,21 @@ C4 = ["90°", "145°", "30", "60"]
     ("I pick yes", "B", ["yes", "no"], False),
 ])
 def test_multiple_choice_normalisation(completion, gold, choices, expected):
-    assert vl.is_correct_vl(completion, gold, "multi_choice", choices) is expected
+    assert scoring.is_correct_typed(completion, gold, "multi_choice", choices) is expected
 
 
 @pytest.mark.parametrize("completion,gold,expected", [
     ("\\boxed{\\frac{1}{2}}", "0.5", True), ("so x = 5", "5", True), ("\\boxed{3}", "4", False),
 ])
 def test_free_form_goes_through_math_verify(completion, gold, expected):
-    assert vl.is_correct_vl(completion, gold, "free_form") is expected
+    assert scoring.is_correct_typed(completion, gold, "free_form") is expected
 
 
 def test_scoring_bad_input_is_explained():
     with pytest.raises(ValueError, match="answer_type must be"):
-        vl.is_correct_vl("A", "A", "mcq")
+        scoring.is_correct_typed("A", "A", "mcq")
     with pytest.raises(ValueError, match="neither a letter nor one of the choices"):
-        vl.is_correct_vl("A", "7", "multi_choice", ["1", "2"])
+        scoring.is_correct_typed("A", "7", "multi_choice", ["1", "2"])
 
 
 def test_resize_rule():
@@ -228,64 +230,106 @@ def test_resize_rule():
 
 
 # ------------------------------------------------------------------------------------------ benchmarks
-def test_vl_registry_lists_the_paper_benchmarks():
-    assert vl.available() == ["geometry3k", "mathverse", "mathvision", "mathvista", "wemath"]
-    for name in vl.available():
-        b = vl.get(name)
-        assert b.hub and b.hub["dataset"] and b.split and b.fields["image"] and b.answer_type in vl.ANSWER_TYPES
-    assert vl.get("mathvista").hub["split"] == "testmini" and vl.get("geometry3k").hub["split"] == "test"
+PAPER_VL = ["geometry3k", "mathverse", "mathvision", "mathvista", "wemath"]
+
+
+def test_one_registry_lists_text_and_vl_benchmarks_with_their_modality():
+    names = benchmarks.available()
+    assert set(PAPER_VL + ["synth_vl_count", "synth_vl_bars", "math500", "aime24", "synth_arith"]) <= set(names)
+    assert benchmarks.available("vl") == PAPER_VL + ["synth_vl_bars", "synth_vl_count"]
+    assert set(benchmarks.available("text")) == set(names) - set(benchmarks.available("vl"))
+    assert {benchmarks.get(n).modality for n in names} == {"text", "vl"}
+    assert benchmarks.get("math500").modality == "text" and benchmarks.get("synth_vl_bars").modality == "vl"
+    for name in PAPER_VL:
+        b = benchmarks.get(name)
+        assert b.hub and b.hub["dataset"] and b.split and b.fields["image"] and b.answer_type in ANSWER_TYPES
+        assert b.k == 8 and b.chat_template and b.sampling["max_tokens"] == 2048  # from `include: _vl.yaml`
+    assert benchmarks.get("mathvista").hub["split"] == "testmini"
+    assert benchmarks.get("geometry3k").hub["split"] == "test"
     from benchmarks import catalog
 
-    assert not set(vl.available()) & set(catalog.available())  # the text catalog is unchanged
+    assert catalog.parse_names("all") == [n for n in names if n in catalog._static() and n not in PAPER_VL]
+    assert catalog.parse_names("all", modality="vl") == PAPER_VL
+
+
+def test_registry_include_merges_and_is_checked(tmp_path, monkeypatch):
+    from benchmarks import catalog
+
+    (tmp_path / "vl").mkdir()
+    (tmp_path / "vl" / "_base.yaml").write_text("modality: vl\nk: 3\ngold_rule: field\nchat_template: true\n")
+    (tmp_path / "vl" / "pics.yaml").write_text(
+        "include: _base.yaml\nname: pics\ndescription: d\nfile: pics/test.jsonl\nfields: {problem: q, gold: a}\n"
+        "prompt: '{problem}'\nk: 5\nsampling: {temperature: 1.0, top_p: 1.0, max_tokens: 4}\n")
+    monkeypatch.setattr(catalog, "REGISTRY_DIR", tmp_path)
+    monkeypatch.setattr(catalog, "VL_REGISTRY_DIR", tmp_path / "vl")
+    catalog._static.cache_clear()
+    try:
+        with pytest.raises(BenchmarkError, match="a VL benchmark needs fields.image"):
+            catalog._static()
+        entry = catalog._entry(tmp_path / "vl" / "pics.yaml")
+        assert entry["k"] == 5 and entry["modality"] == "vl" and entry["chat_template"] is True  # own keys win
+        (tmp_path / "vl" / "pics.yaml").write_text("include: _nope.yaml\n")
+        with pytest.raises(BenchmarkError, match="include '_nope.yaml' not found"):
+            catalog._entry(tmp_path / "vl" / "pics.yaml")
+    finally:
+        catalog._static.cache_clear()
 
 
 @pytest.mark.parametrize("name", ["geometry3k", "mathverse", "mathvision", "mathvista", "wemath"])
 def test_fixture_loads_in_each_schema(name):
-    rows = vl.get(name).load(FIXTURES)
+    rows = benchmarks.get(name).load(FIXTURES)
     assert len(rows) == 3
     for r in rows:
         assert r["image"].mode == "RGB" and max(r["image"].size) <= vl.DEFAULT_MAX_SIDE
         assert "<image>" not in r["problem"] and r["prompt"].startswith(r["problem"])
         if r["answer_type"] == "multi_choice":
-            assert vl.option_letter(r["gold"], r["choices"]) is not None
+            assert choice.option_letter(r["gold"], r["choices"]) is not None
     kinds = {r["answer_type"] for r in rows}
     assert kinds == {"geometry3k": {"free_form"}, "wemath": {"multi_choice"}}.get(name, {"free_form", "multi_choice"})
 
 
 def test_fixture_details():
-    vista = vl.get("mathvista").load(FIXTURES)
-    assert vista[1]["choices"] == ["1", "2", "4", "5"] and vl.option_letter(vista[1]["gold"], vista[1]["choices"]) == "B"
-    we = vl.get("wemath").load(FIXTURES)
+    vista = benchmarks.get("mathvista").load(FIXTURES)
+    assert vista[1]["choices"] == ["1", "2", "4", "5"]
+    assert choice.option_letter(vista[1]["gold"], vista[1]["choices"]) == "B"
+    we = benchmarks.get("wemath").load(FIXTURES)
     assert we[0]["choices"] == ["1", "2", "3", "4"] and "(C) 3" in we[0]["prompt"]
-    geo = vl.get("geometry3k").load(FIXTURES)
+    geo = benchmarks.get("geometry3k").load(FIXTURES)
     assert geo[1]["image"].size == (1024, 512)  # 1600 x 800 fixture, resized by the documented rule
-    assert vl.get("geometry3k").load(FIXTURES, max_side=100)[1]["image"].size == (100, 50)
+    assert benchmarks.get("geometry3k").load(FIXTURES, max_side=100)[1]["image"].size == (100, 50)
 
 
 def test_missing_benchmark_says_how_to_provide_it(tmp_path, monkeypatch):
     monkeypatch.delenv("MHPO_ONLINE", raising=False)
     with pytest.raises(BenchmarkError) as e:
-        vl.get("mathvision").load(tmp_path)
+        benchmarks.get("mathvision").load(tmp_path)
     msg = str(e.value)
     assert "mathvision/test.jsonl" in msg and "--data-dir" in msg and "benchmarks.vl export" in msg
-    with pytest.raises(BenchmarkError, match="unknown VL benchmark"):
-        vl.get("mathvista2")
+    with pytest.raises(BenchmarkError, match="unknown benchmark 'mathvista2'; available: .*mathvista"):
+        benchmarks.get("mathvista2")
 
 
-def test_vl_evaluation_writes_records_and_summary(tiny_vlm, tmp_path):
+def _evaluate(model, benches: str, out, *extra: str) -> int:
+    from mhpo import cli
+
+    return cli.main(["evaluate", "--model", str(model), "--benchmarks", benches, "--out", str(out),
+                     "--data-dir", str(FIXTURES), *extra])
+
+
+def test_vl_evaluation_writes_records_and_summary(tiny_vlm, tmp_path, capsys):
     path, _ = tiny_vlm
     out = tmp_path / "eval"
-    summaries = vl.evaluate(str(path), ["mathvista", "wemath"], out, k=2, data_dir=FIXTURES, max_tokens=4, seed=0)
+    assert _evaluate(path, "mathvista,wemath", out, "--k", "2", "--max-tokens", "4", "--seed", "0") == 0
     for name in ("mathvista", "wemath"):
         s = json.loads((out / f"{name}.summary.json").read_text())
-        assert s == json.loads(json.dumps(summaries[name]))
+        assert s["data"] == str((FIXTURES / name).resolve()) and s["sampling"]["backend"] == "hf"
         assert s["k"] == 2 and s["n_problems"] == 3 and s["image_resize"]["max_side"] == vl.DEFAULT_MAX_SIDE
         assert set(s["metrics"]) == {"avg@k", "pass@k", "maj@k"} and s["throughput"]["samples_per_s"] > 0
         recs = io.read_jsonl(out / f"{name}.jsonl")
         assert len(recs) == 6 and {r["benchmark"] for r in recs} == {name}
         for r in recs:  # every record's verdict is the scorer's verdict on its completion
-            p = next(x for x in vl.get(name).load(FIXTURES) if x["id"] == r["problem_id"])
-            assert r["correct"] == vl.is_correct_vl(r["completion"], p["gold"], p["answer_type"], p["choices"])
+            p = next(x for x in benchmarks.get(name).load(FIXTURES) if x["id"] == r["problem_id"])
+            assert r["correct"] == scoring.is_correct_typed(r["completion"], p["gold"], p["answer_type"], p["choices"])
         # The summary's metrics are those of its records, recomputed here: per problem, avg@k = mean of the k
         # verdicts and pass@k (k = n) = any verdict correct; then the mean over problems.
         by_problem = {}
@@ -296,12 +340,90 @@ def test_vl_evaluation_writes_records_and_summary(tiny_vlm, tmp_path):
         assert s["metrics"]["avg@k"]["mean"] == pytest.approx(sum(sum(v) / 2 for v in verdicts) / 3)
         assert s["metrics"]["pass@k"]["mean"] == pytest.approx(sum(any(v) for v in verdicts) / 3)
         assert 0 <= s["metrics"]["maj@k"]["mean"] <= s["metrics"]["pass@k"]["mean"]
+    # resume and fingerprints are the text path's: a rerun with the same settings skips both benchmarks
+    capsys.readouterr()
+    assert _evaluate(path, "mathvista,wemath", out, "--k", "2", "--max-tokens", "4", "--seed", "0") == 0
+    assert capsys.readouterr().err.count("already complete") == 2
+
+
+def test_evaluate_on_vl_samples_exactly_as_a_direct_processor_generate(tiny_vlm, tmp_path):
+    """`evaluate` on a VL benchmark = what the separate VL evaluator did: per problem, the processor's chat turn
+    (image + prompt) as k identical rows, sample j seeded by sample_seed(seed, problem id, j), cut at EOS, and
+    scored by answer type. Recomputed here with transformers directly, record by record."""
+    from transformers import LogitsProcessorList
+
+    from benchmarks.generation import sample_seed, seeded_sampler
+
+    path, _ = tiny_vlm
+    out = tmp_path / "eval"
+    assert _evaluate(path, "mathvista,synth_vl_bars", out, "--k", "3", "--max-tokens", "6", "--limit", "3",
+                     "--temperature", "1.0", "--top-p", "0.9", "--seed", "5", "--batch-size", "2") == 0
+    model, processor = tiny.load(path)
+    model.eval()
+    eos = model.generation_config.eos_token_id
+    for name in ("mathvista", "synth_vl_bars"):
+        recs = io.read_jsonl(out / f"{name}.jsonl")
+        assert len(recs) == 9 and all(r["answer_type"] in ("multi_choice", "free_form") for r in recs)
+        for p in benchmarks.get(name).load(FIXTURES, limit=3):
+            msgs = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": p["prompt"]}]}]
+            text = processor.apply_chat_template(msgs, add_generation_prompt=True, tokenize=False)
+            enc = processor(text=[text] * 3, images=[p["image"]] * 3, return_tensors="pt", padding=True)
+            sampler = seeded_sampler([sample_seed(5, p["id"], j) for j in range(3)], 1.0, 0.9, "cpu")
+            with torch.inference_mode():
+                gen = model.generate(**enc, max_new_tokens=6, do_sample=False, temperature=None, top_p=None,
+                                     top_k=None, pad_token_id=processor.tokenizer.pad_token_id,
+                                     logits_processor=LogitsProcessorList([sampler]))
+            mine = [r for r in recs if r["problem_id"] == p["id"]]
+            for j, toks in enumerate(gen[:, enc["input_ids"].shape[1]:].tolist()):
+                toks = toks[: next((t + 1 for t, x in enumerate(toks) if x == eos), len(toks))]
+                completion = processor.tokenizer.decode(toks, skip_special_tokens=True)
+                assert (mine[j]["sample"], mine[j]["completion"], mine[j]["n_tokens"]) == (j, completion, len(toks))
+                assert mine[j]["correct"] == scoring.is_correct_typed(completion, p["gold"], p["answer_type"],
+                                                                      p["choices"])
+                assert mine[j]["answer_type"] == p["answer_type"]
+
+
+def test_evaluate_refuses_mixed_modalities_and_vllm_for_vl(tiny_vlm, tmp_path, capsys):
+    path, _ = tiny_vlm
+    assert _evaluate(path, "mathvista,synth_arith", tmp_path / "a") == 2
+    assert "mixes text and VL benchmarks (mathvista are VL)" in capsys.readouterr().err
+    assert _evaluate(path, "mathvista", tmp_path / "b", "--backend", "vllm") == 2
+    assert "pass --backend hf" in capsys.readouterr().err
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_old_vl_command_names_are_aliases_with_a_deprecation_line(tiny_vlm, tmp_path, capsys):
+    """`evaluate-vl evaluate`, `aggregate-vl` and `tiny-vlm` still work for one release: one line on stderr
+    names the unified command, and the result is the unified command's."""
+    from mhpo import cli
+
+    path, _ = tiny_vlm
+    argv = ["--model", str(path), "--benchmarks", "wemath", "--data-dir", str(FIXTURES), "--k", "2",
+            "--max-tokens", "3", "--limit", "2"]
+    assert cli.main(["evaluate-vl", "evaluate", *argv, "--out", str(tmp_path / "old")]) == 0
+    err = capsys.readouterr().err
+    assert [ln for ln in err.splitlines() if "deprecated" in ln] == [
+        "mhpo-bench evaluate-vl is deprecated and will be removed in the next release; use mhpo-bench evaluate "
+        "(same options; the benchmarks' modality picks the VL path)"]
+    assert cli.main(["evaluate", *argv, "--out", str(tmp_path / "new")]) == 0
+    assert (tmp_path / "old" / "wemath.jsonl").read_bytes() == (tmp_path / "new" / "wemath.jsonl").read_bytes()
+    assert "deprecated" not in capsys.readouterr().err
+
+    assert cli.main(["tiny-vlm", "--out", str(tmp_path / "vlm"), "--warm-start-steps", "2", "--seed", "3"]) == 0
+    assert "use mhpo-bench tiny-model --kind vl" in capsys.readouterr().err
+    info = json.loads((tmp_path / "vlm" / tiny.INFO_FILE).read_text())
+    assert info["warm_start"]["steps"] == 2 and info["seed"] == 3
+
+    assert cli.main(["aggregate-vl", "--evals", str(tmp_path / "none"), "--out", str(tmp_path)]) == 0
+    assert "use mhpo-bench aggregate --track vl" in capsys.readouterr().err
+    assert "No VL evaluations found" in (tmp_path / "tables" / "vl.md").read_text()
 
 
 # ------------------------------------------------------------------------------ the shared CLI and workflow plan
 def test_vl_recipe_trains_evaluates_and_tabulates_through_the_cli(tiny_vlm, tmp_path, capsys):
-    """The VL track through the same commands as text: `train --config tiny-vl` (data.image_field), `evaluate-vl`
-    on the synthetic test split and the benchmark fixtures, `aggregate-vl` with the paper's VL averages beside."""
+    """The VL track through the same commands as text: `train --config tiny-vl` (data.image_field), `evaluate`
+    on the synthetic test split and the benchmark fixtures, `aggregate` writing the VL table (the paper's VL
+    averages beside) because it finds VL evaluations."""
     from mhpo import cli
 
     path, _ = tiny_vlm
@@ -315,14 +437,16 @@ def test_vl_recipe_trains_evaluates_and_tabulates_through_the_cli(tiny_vlm, tmp_
     # numbers (results/reference/paper_qwen2.5-vl-7b.json) must appear beside the latter's average only
     for model in ("tiny-vl", "qwen2.5-vl-7b-instruct"):
         ev = tmp_path / "evals" / model / "mhpo" / "seed0" / "final"
-        assert cli.main(["evaluate-vl", "evaluate", "--model", str(run / "final"), "--benchmarks",
+        assert cli.main(["evaluate", "--model", str(run / "final"), "--benchmarks",
                          "synth_vl_count,mathvista,wemath", "--data-dir", str(FIXTURES), "--k", "2", "--limit", "8",
                          "--max-tokens", "4", "--out", str(ev)]) == 0
         s = json.loads((ev / "synth_vl_count.summary.json").read_text())
         assert s["n_problems"] == 8 and s["data"].startswith("mhpo.vl.tasks:count")
         assert json.loads((ev / "mathvista.summary.json").read_text())["data"] == str((FIXTURES / "mathvista").resolve())
     capsys.readouterr()
-    assert cli.main(["aggregate-vl", "--evals", str(tmp_path / "evals"), "--out", str(tmp_path), "--n-boot", "200"]) == 0
+    assert cli.main(["aggregate", "--runs", str(tmp_path / "runs"), "--evals", str(tmp_path / "evals"), "--out",
+                     str(tmp_path), "--n-boot", "200", "--no-figures"]) == 0
+    assert (tmp_path / "tables" / "main.md").is_file()
     md = (tmp_path / "tables" / "vl.md").read_text()
     assert "## tiny-vl" in md and "## qwen2.5-vl-7b-instruct" in md
     assert "| objective | mathvista | wemath | synth_vl_count | average | synthetic |" in md
@@ -372,28 +496,32 @@ def test_vl_recipe_rules_and_dataset():
 
 
 def test_synthetic_vl_benchmark_is_the_task_test_split():
-    b = vl.get("synth_vl_count")
+    b = benchmarks.get("synth_vl_count")
     rows = b.load(limit=5)
     ref = vl_tasks.load("count", "test", n=5, seed=0)
     assert [r["id"] for r in rows] == [r["id"] for r in ref] and [r["gold"] for r in rows] == [r["answer"] for r in ref]
-    assert rows[0]["prompt"] == "How many shapes?" and vl.is_vl("synth_vl_bars") and not vl.is_vl("synth_arith")
-    with pytest.raises(BenchmarkError, match="available: synth_vl_bars, synth_vl_count"):
-        vl.get("synth_vl_nope")
+    assert rows[0]["prompt"] == "How many shapes?" and b.modality == "vl" and b.answer_type == "free_form"
+    assert benchmarks.get("synth_vl_bars").answer_type == "multi_choice"
+    assert benchmarks.get("synth_arith").modality == "text"
+    with pytest.raises(BenchmarkError, match="available: .*synth_vl_bars, synth_vl_count"):
+        benchmarks.get("synth_vl_nope")
 
 
 def test_workflow_plan_routes_vl_experiments():
-    """default.yaml's `vl_tiny` study: built with tiny-vlm, evaluated with evaluate-vl, kept out of the main
-    experiments; a text model given a VL benchmark is refused with the key named."""
+    """default.yaml's `vl_tiny` study: built with `tiny-model --kind vl`, evaluated with `evaluate` (the text
+    commands), kept out of the main experiments; a text model given a VL benchmark is refused with the key named."""
     from mhpo import config
 
     _, plan = config.load("workflow/config/default.yaml")
     assert plan.vl_models() == [] and "tiny-vl" not in " ".join(plan.experiments())
     study = plan.studies["vl_tiny"]
     assert study.vl_models() == ["tiny-vl"] and len(study.train_runs("vl")) == 10 and study.train_runs("text") == []
-    assert plan.tiny_command("tiny-vl", "M").startswith("mhpo-bench tiny-vlm --out M --task count")
+    assert plan.tiny_command("tiny-vl", "M").startswith("mhpo-bench tiny-model --kind vl --out M --task count")
     cmd = plan.eval_command("tiny-vl", "mhpo", 0, "final")
-    assert cmd.startswith("mhpo-bench evaluate-vl evaluate ") and "--data-dir tests/fixtures/vl" in cmd
-    assert "synth_vl_count,mathvista,mathverse,mathvision,geometry3k,wemath" in cmd and "--backend" not in cmd
+    assert cmd.startswith("mhpo-bench evaluate --model ") and "--data-dir tests/fixtures/vl" in cmd
+    assert "synth_vl_count,mathvista,mathverse,mathvision,geometry3k,wemath" in cmd and "--backend hf" in cmd
+    text_cmd = plan.eval_command(*next((j.model, j.label, j.seed, j.checkpoint) for j in plan.eval_jobs("text")))
+    assert text_cmd.split(" --model ")[0] == cmd.split(" --model ")[0] == "mhpo-bench evaluate"
     bad = {"models": {"tiny": {"tiny_model": {"task": "arith"}}},
            "experiments": [{"model": "tiny", "objective": "mhpo", "recipe": "tiny", "seeds": [0],
                             "evaluation": {"benchmarks": ["synth_arith", "synth_vl_count"]}}]}

@@ -120,14 +120,14 @@ def test_slurm_profile_plans_paper_matrix_with_gpus(tmp_path):
     evals = job_blocks(out, "evaluate")
     assert evals and all("gpu=1" in b for b in evals)
     vl_evals = [b for b in evals if "qwen2.5-vl-7b-instruct" in b]
-    assert len(vl_evals) == 5 * 3 * 5 + 1 and all("mhpo-bench evaluate-vl evaluate" in b for b in vl_evals)
+    assert len(vl_evals) == 5 * 3 * 5 + 1 and all("mhpo-bench evaluate --model" in b for b in vl_evals)
     assert all("mathvista,mathverse,mathvision,geometry3k,wemath" in b for b in vl_evals if "final/.done" in b)
     # the VL table waits for the VL runs only; the main table never waits for them
     (agg_vl,) = job_blocks(out, "aggregate_vl")
     assert "results/tables/vl.md" in agg_vl and "results/evals/qwen2.5-vl-7b-instruct/mhpo/seed2/final" in agg_vl
     assert "results/evals/qwen2.5-7b-instruct/" not in agg_vl and "results/runs/qwen3-4b-base/" not in agg_vl
     (agg,) = job_blocks(out, "aggregate")
-    assert "qwen2.5-vl-7b-instruct" not in agg
+    assert "qwen2.5-vl-7b-instruct" not in agg and "--track text" in agg and "--track vl" in agg_vl
     assert all("gpu=0" in b for b in job_blocks(out, "aggregate") + job_blocks(out, "aggregate_vl"))
     # site values are overridden on the command line (or by a layered profile)
     p = smk(wf, "-n", "--cores", "all", "--profile", "workflow/profiles/slurm", "--configfile",
@@ -146,7 +146,8 @@ def test_config_layering_does_not_inherit_default(tmp_path):
 
 
 def test_vl_tiny_target_plans_the_vl_study_only(tmp_path):
-    """`snakemake vl_tiny` plans the tiny VL study (tiny-vlm, 5 objectives x 2 seeds, evaluate-vl, aggregate-vl);
+    """`snakemake vl_tiny` plans the tiny VL study with the text track's commands (`tiny-model --kind vl`, 5
+    objectives x 2 seeds, `evaluate`, `aggregate --track vl`);
     the default target never includes it. (It runs in about 2 minutes: perf/README.md; the CLI-level run of the
     same commands is tests/test_vl.py::test_vl_recipe_trains_evaluates_and_tabulates_through_the_cli.)"""
     wf = scratch(tmp_path)
@@ -154,11 +155,13 @@ def test_vl_tiny_target_plans_the_vl_study_only(tmp_path):
     out = p.stdout + p.stderr
     assert p.returncode == 0, out[-3000:]
     assert job_counts(out) == {"tiny_model": 1, "train": 10, "evaluate": 11, "aggregate_vl": 1, "vl_tiny": 1}
-    assert all("mhpo-bench tiny-vlm" in b for b in job_blocks(out, "tiny_model"))
+    assert all("mhpo-bench tiny-model --kind vl" in b for b in job_blocks(out, "tiny_model"))
     assert all("--config tiny-vl" in b for b in job_blocks(out, "train"))
-    assert all("mhpo-bench evaluate-vl evaluate" in b and "synth_vl_count" in b for b in job_blocks(out, "evaluate"))
+    assert all("mhpo-bench evaluate --model" in b and "synth_vl_count" in b for b in job_blocks(out, "evaluate"))
     (agg,) = job_blocks(out, "aggregate_vl")
-    assert "results/tables/vl.md" in agg and "mhpo-bench aggregate-vl" in agg
+    assert "results/tables/vl.md" in agg and "mhpo-bench aggregate --track vl" in agg
+    for old in ("tiny-vlm", "evaluate-vl", "aggregate-vl"):
+        assert f"mhpo-bench {old}" not in out
     p = smk(wf, "-n", "--cores", "all")
     assert p.returncode == 0 and "tiny-vl" not in p.stdout + p.stderr and "aggregate_vl" not in p.stdout
 

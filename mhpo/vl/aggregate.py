@@ -1,9 +1,10 @@
-"""``mhpo-bench aggregate-vl``: VL evaluation records -> ``OUT/tables/vl.{md,csv,tex}``.
+"""The VL table of ``mhpo-bench aggregate``: VL evaluation records -> ``OUT/tables/vl.{md,csv,tex}``.
 
-    mhpo-bench aggregate-vl --evals results/evals --out results [--experiment MODEL/LABEL ...]
+    mhpo-bench aggregate --track vl --evals results/evals --out results [--experiment MODEL/LABEL ...]
 
+(``mhpo-bench aggregate`` without ``--track`` writes it too, beside the main tables, when it finds VL evaluations.)
 Reads the evaluation layout of docs/interfaces.md (``EVALS/{model}/{label}/seed{seed}/{checkpoint}/``), keeping only
-VL benchmarks (``benchmarks.vl.is_vl``: the registry's five and the synthetic ``synth_vl_<task>``). Per model:
+benchmarks of modality ``vl`` (the registry's five and the synthetic ``synth_vl_<task>``). Per model:
 
 * rows = objectives (``base`` = the untrained model, first); the ``final`` checkpoint of every seed;
 * columns = the registry benchmarks in the paper's usual order (MathVista, MathVerse, MathVision, Geometry3K,
@@ -25,6 +26,7 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
+from benchmarks import catalog
 from mhpo import aggregate as agg
 from mhpo import io
 
@@ -32,9 +34,21 @@ VL_ORDER = ["mathvista", "mathverse", "mathvision", "geometry3k", "wemath"]
 
 
 def _is_synthetic(bench: str) -> bool:
-    from benchmarks import vl
+    return bench.startswith(catalog.SYNTH_VL_PREFIX)
 
-    return bench.startswith(vl.SYNTH_PREFIX)
+
+def _is_vl(bench: str) -> bool:
+    return catalog.modality_of(bench) == "vl"
+
+
+def has_vl(evals_dir: Path, experiments: list[str] | None = None) -> bool:
+    """Whether ``evals_dir`` holds a VL evaluation (of ``experiments``, ``MODEL/LABEL``, when given)."""
+    keep = {tuple(e.split("/", 1)) for e in experiments} if experiments else None
+    for p in evals_dir.glob("*/*/seed*/*/*.summary.json"):
+        rel = p.relative_to(evals_dir).parts
+        if (keep is None or rel[:2] in keep) and _is_vl(p.name[: -len(".summary.json")]):
+            return True
+    return False
 
 
 def _order(names) -> list[str]:
@@ -48,9 +62,7 @@ def vl_references(refs: list[dict]) -> list[dict]:
 
 def vl_table(cells: list, refs: list[dict], n_boot: int = agg.N_BOOT) -> dict:
     """``{model: {"meta", "benchmarks", "data", "rows": [(label, per, avg, avg_synth, ref_avg)], "ref"}}``."""
-    from benchmarks import vl
-
-    final = [c for c in cells if vl.is_vl(c.benchmark)
+    final = [c for c in cells if _is_vl(c.benchmark)
              and (c.checkpoint == agg.FINAL or (c.label == agg.BASE and c.checkpoint == agg.BASE))]
     by_model: dict[str, list] = defaultdict(list)
     for c in final:
@@ -164,32 +176,15 @@ def aggregate_vl(evals_dir: Path, out: Path, experiments: list[str] | None = Non
     return {"tables": tables, "models": sorted(data), "evaluations": sum(1 for c in cells if c.checkpoint in (agg.FINAL, agg.BASE))}
 
 
-def configure(parser) -> None:
-    parser.add_argument("--evals", default="results/evals", help="evaluations directory (default results/evals)")
-    parser.add_argument("--out", default="results", help="output root: OUT/tables/vl.* (default results)")
-    parser.add_argument("--experiment", action="append", default=None, metavar="MODEL/LABEL",
-                        help="only these experiments (repeatable; default: every VL evaluation found)")
-    parser.add_argument("--reference", action="append", default=None,
-                        help="directory of paper reference JSON files (default OUT/reference, else results/reference)")
-    parser.add_argument("--n-boot", type=int, default=agg.N_BOOT, help=f"bootstrap resamples (default {agg.N_BOOT})")
-
-
 def main(args) -> int:
     try:
         res = aggregate_vl(Path(args.evals), Path(args.out), args.experiment,
                            [Path(r) for r in args.reference] if args.reference else None, n_boot=args.n_boot)
     except (ValueError, OSError) as e:
-        print(f"mhpo-bench aggregate-vl: error: {e}", file=sys.stderr)
+        print(f"mhpo-bench aggregate --track vl: error: {e}", file=sys.stderr)
         return 2
     print(f"VL table for {len(res['models'])} model(s): {', '.join(res['models']) or 'none'}")
     for p in res["tables"]:
         print(f"  wrote {p}")
     return 0
 
-
-if __name__ == "__main__":
-    import argparse
-
-    _p = argparse.ArgumentParser(prog="python -m mhpo.vl.aggregate")
-    configure(_p)
-    sys.exit(main(_p.parse_args()))

@@ -1,6 +1,6 @@
-"""Rewards for VL training: exact scoring through ``benchmarks.vl`` (multiple choice by option letter or text,
-free form by ``benchmarks.scoring.is_correct``/math-verify). Signature as TRL calls reward functions: dataset
-columns arrive as keyword lists (``answer``, and optionally ``answer_type`` and ``choices``)."""
+"""Rewards for VL training: the evaluation's scoring (``benchmarks.scoring.is_correct_typed``: multiple choice by
+option letter or text, free form by ``benchmarks.scoring.is_correct``/math-verify). Signature as TRL calls reward
+functions: dataset columns arrive as keyword lists (``answer``, and optionally ``answer_type`` and ``choices``)."""
 
 from __future__ import annotations
 
@@ -16,12 +16,12 @@ def _text(completion) -> str:
 
 def vl_correctness_reward(completions, answer, answer_type=None, choices=None, **kwargs) -> list[float]:
     """1.0 if the completion's answer is correct, else 0.0 (per ``answer_type``; default free form)."""
-    from benchmarks.vl import is_correct_vl
+    from benchmarks.scoring import is_correct_typed
 
     n = len(completions)
     types = answer_type if answer_type is not None else ["free_form"] * n
     opts = choices if choices is not None else [None] * n
-    return [float(is_correct_vl(_text(c), str(a), t or "free_form", o or None))
+    return [float(is_correct_typed(_text(c), str(a), t or "free_form", o or None))
             for c, a, t, o in zip(completions, answer, types, opts)]
 
 

@@ -20,10 +20,8 @@ the visual task's train split, stopped early enough that RL starts from a non-ze
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
-import sys
 import time
 from pathlib import Path
 
@@ -240,32 +238,3 @@ def load(path):
     processor = AutoProcessor.from_pretrained(path)
     model = AutoModelForImageTextToText.from_pretrained(path)
     return model, processor
-
-
-def configure(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out", required=True, help="output directory of the tiny VLM (a Hugging Face model directory)")
-    p.add_argument("--task", default="count", help=f"comma-separated visual tasks ({', '.join(vl_tasks.available())})")
-    p.add_argument("--seed", type=int, default=0, help="seed of the initialisation and warm start (default 0)")
-    p.add_argument("--warm-start-steps", type=int, default=WARM_START_STEPS,
-                   help=f"supervised warm-start steps on the task (default {WARM_START_STEPS})")
-
-
-def main(args=None) -> int:
-    """``mhpo-bench tiny-vlm`` (``args``: parsed namespace) or ``python -m mhpo.vl.tiny`` (``args``: argv)."""
-    if not isinstance(args, argparse.Namespace):
-        p = argparse.ArgumentParser(prog="python -m mhpo.vl.tiny", description="build the tiny offline VLM")
-        configure(p)
-        args = p.parse_args(args)
-    names = [t for t in args.task.split(",") if t]
-    try:
-        info = build(args.out, task=names if len(names) > 1 else names[0], seed=args.seed,
-                     warm_start_steps=args.warm_start_steps)
-    except (ValueError, FileExistsError) as e:  # unknown task, or --out holds something
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    print(json.dumps(info, indent=2))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -13,12 +13,7 @@ reward and, for ``model.path: tiny``, builds the tiny VLM. The run directory fol
 
 from __future__ import annotations
 
-import argparse
-import json
-import sys
 from pathlib import Path
-
-import yaml
 
 from mhpo import io, objectives, recipe as recipes
 
@@ -63,26 +58,3 @@ def run(objective: str, out, model_dir: str | None = None, max_steps: int | None
     if status != 0:
         raise RuntimeError(f"VL run {out} failed (exit {status}); see {Path(out) / 'manifest.json'}")
     return summarize(out)
-
-
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m mhpo.vl.train", description="tiny VL RL run (CPU, offline)")
-    p.add_argument("--objective", default="mhpo")
-    p.add_argument("--out", required=True)
-    p.add_argument("--model", default=None, help="tiny VLM dir (default: built/cached by mhpo.vl.tiny)")
-    p.add_argument("--max-steps", type=int, default=None)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=None, help="torch threads (1 is fastest for the tiny VLM)")
-    p.add_argument("--set", action="append", default=[], dest="overrides", metavar="KEY=VALUE")
-    a = p.parse_args(argv)
-    ov = {k: yaml.safe_load(v) for k, v in (s.split("=", 1) for s in a.overrides)}
-    try:
-        print(json.dumps(run(a.objective, a.out, a.model, a.max_steps, a.seed, overrides=ov, threads=a.threads), indent=2))
-    except (recipes.RecipeError, objectives.ObjectiveError, ValueError, RuntimeError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

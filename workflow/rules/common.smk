@@ -66,7 +66,7 @@ def aggregate_command(plan=PLAN, out=RD):
     argv = ["mhpo-bench", "aggregate", "--runs", RUNS]
     for d in plan.extra_runs_dirs():
         argv += ["--runs", d]
-    argv += ["--evals", EVALS, "--out", out]
+    argv += ["--evals", EVALS, "--out", out, "--track", "text"]  # tables/vl.* belong to the aggregate_vl rule
     for name in sorted(set(plan.skipped_benchmarks)):
         argv += ["--skipped", f"{name}=no data file found at planning (if_available: true); see docs/benchmarks.md"]
     for e in plan.experiments("text"):
@@ -146,7 +146,7 @@ def vl_main_outputs():
 def vl_aggregate_command():
     import shlex
 
-    argv = ["mhpo-bench", "aggregate-vl", "--evals", EVALS, "--out", RD]
+    argv = ["mhpo-bench", "aggregate", "--track", "vl", "--evals", EVALS, "--out", RD]
     for p in VL_PLANS:
         for e in p.experiments("vl"):
             argv += ["--experiment", e]

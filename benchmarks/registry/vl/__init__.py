@@ -1,1 +1,2 @@
-"""Registry entries of the vision-language benchmarks (read by ``benchmarks.vl``, not by ``benchmarks.catalog``)."""
+"""Registry entries of the vision-language benchmarks (``modality: vl``), read by the same loader as the text ones
+(``benchmarks.catalog``); ``_vl.yaml`` holds their shared defaults (``include: _vl.yaml``)."""
