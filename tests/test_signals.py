@@ -79,7 +79,8 @@ def test_entropy_drop():
 
 
 def test_collapse_events():
-    # running max reaches 0.8; 0.3 < 0.4 for steps 4-9 (6 steps) -> one event; recovery; then 0.2 for 3 steps -> too short
+    # running max reaches 0.8; 0.3 < 0.4 for steps 4-9 (6 steps) -> one event; recovery;
+    # then 0.2 for 3 steps -> too short
     r = [0.2, 0.5, 0.8, 0.7, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.8, 0.2, 0.2, 0.2, 0.8]
     assert signals.collapse_events(r, ratio=0.5, min_len=6, min_max=0.1) == [(4, 9)]
     assert signals.collapse_events(r, ratio=0.5, min_len=3, min_max=0.1) == [(4, 9), (11, 13)]
