@@ -9,8 +9,9 @@ Reads ``EVALS/{model}/{objective}/seed{seed}/{checkpoint}/{benchmark}.jsonl`` (+
   macro average; cells Avg@k (%) of the ``final`` checkpoint with a 95% CI (bootstrap over problems; with
   several seeds a two-level bootstrap over seeds and problems). Where ``results/reference/*.json`` holds the
   paper's numbers for the same model, they stand beside ours with the difference.
-* ``OUT/tables/stability.{md,csv,tex}``: grad-norm spikes (steps > 3x the running median of the preceding
-  steps), entropy drop (first 10% of steps minus last 10%), max |log r|, per objective (mean over seeds).
+* ``OUT/tables/training_signals.{md,csv,tex}``: per objective (mean over seeds), the training signals of
+  ``mhpo.signals`` with this table's windows ``SIGNALS``: grad-norm spikes (> 3x the running median of the
+  previous 50 steps), entropy drop (first 10% of steps minus last 10%), max |log r|, non-finite steps.
 * ``OUT/figures/training_{model}.{png,pdf}``: one panel per signal, every objective overlaid, seed bands
   (``mhpo.plots``).
 
@@ -20,8 +21,6 @@ numpy arrays; 10,000 records aggregate in well under a second (perf/aggregate.py
 
 from __future__ import annotations
 
-import csv
-import io as _io
 import json
 import math
 import re
@@ -32,16 +31,16 @@ from pathlib import Path
 
 import numpy as np
 
-from mhpo import io
+from mhpo import io, signals, tables
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 N_BOOT = 2000
 LEVEL = 0.95
 BASE = "base"
 FINAL = "final"
-SPIKE_FACTOR = 3.0
-SPIKE_MIN_HISTORY = 5
-SPIKE_WINDOW = 50
+# The training-signal windows of this table (the stability study uses signals.Params' defaults): spikes against
+# the median of the previous 50 steps, entropy ends of 10% of the steps, so short and long runs read alike.
+SIGNALS = signals.Params(spike_window=50, entropy_fraction=0.1)
 # Column order: the paper's five benchmarks first, then anything else alphabetically.
 PREFERRED_ORDER = ["math500", "hmmt25", "amc23", "aime25", "aime24"]
 
@@ -115,7 +114,8 @@ def discover_evals(evals_dir: Path, experiments: set[tuple[str, str]] | None = N
 
 
 def read_metrics(runs_dirs: list[Path], experiments: set[tuple[str, str]] | None = None) -> dict:
-    """``{(model, label): {seed: {key: np.ndarray}}}`` from every ``metrics.jsonl`` (the first runs dir wins)."""
+    """``{(model, label): {seed: {key: np.ndarray}}}`` from every ``metrics.jsonl`` (the first runs dir wins),
+    in step order with each step once (``signals.clean_rows``)."""
     out: dict = defaultdict(dict)
     for runs_dir in runs_dirs:
         if not runs_dir.is_dir():
@@ -128,23 +128,10 @@ def read_metrics(runs_dirs: list[Path], experiments: set[tuple[str, str]] | None
             seed = int(m.group(1))
             if seed in out[(model, label)]:
                 continue
-            rows = io.read_jsonl(path)
-            if not rows:
-                continue
-            keys = sorted({k for r in rows for k, v in r.items() if isinstance(v, (int, float)) or v is None})
-            series = {}
-            for key in keys:
-                series[key] = np.array([_num(r.get(key)) for r in rows], dtype=float)
-            out[(model, label)][seed] = series
+            rows = signals.clean_rows(io.read_jsonl(path))
+            if rows:
+                out[(model, label)][seed] = signals.series(rows)
     return dict(out)
-
-
-def _num(v) -> float:
-    if isinstance(v, bool):
-        return float(v)
-    if isinstance(v, (int, float)):
-        return float(v)
-    return math.nan
 
 
 # ------------------------------------------------------------------------------------------ statistics
@@ -272,37 +259,12 @@ def reference_value(ref: dict, label: str, bench: str | None) -> float | None:
 
 
 # ------------------------------------------------------------------------------------------ stability
-def run_stability(series: dict[str, np.ndarray]) -> dict:
-    g = series.get("grad_norm")
-    spikes = 0
-    if g is not None and g.size:
-        for t in range(SPIKE_MIN_HISTORY, g.size):
-            hist = g[max(0, t - SPIKE_WINDOW):t]
-            hist = hist[np.isfinite(hist)]
-            if hist.size >= SPIKE_MIN_HISTORY and np.isfinite(g[t]) and g[t] > SPIKE_FACTOR * np.median(hist):
-                spikes += 1
-    e = series.get("entropy")
-    drop = math.nan
-    if e is not None and np.isfinite(e).any():
-        e = e[np.isfinite(e)]
-        w = max(1, int(round(0.1 * e.size)))
-        drop = float(e[:w].mean() - e[-w:].mean())
-    logs = []
-    for key in ("ratio/min", "ratio/max", "ratio/p1", "ratio/p99"):
-        v = series.get(key)
-        if v is not None:
-            v = v[np.isfinite(v) & (v > 0)]
-            if v.size:
-                logs.append(float(np.abs(np.log(v)).max()))
-    steps = series.get("step")
-    nonfinite = series.get("nonfinite_skipped")
-    return {
-        "grad_norm_spikes": spikes,
-        "entropy_drop": drop,
-        "max_abs_log_ratio": max(logs) if logs else math.nan,
-        "n_steps": int(steps.size) if steps is not None else 0,
-        "nonfinite_skipped": float(np.nansum(nonfinite)) if nonfinite is not None else 0.0,
-    }
+def run_stability(series: dict[str, np.ndarray], params: signals.Params = SIGNALS) -> dict:
+    """One run's training signals (``signals.run_signals``) under this table's column names."""
+    s = signals.run_signals(series, params)
+    return {"grad_norm_spikes": s["grad_spikes"], "entropy_drop": s["entropy_drop"],
+            "max_abs_log_ratio": s["max_abs_log_ratio"], "n_steps": s["steps"],
+            "nonfinite_skipped": s["nonfinite_steps"]}
 
 
 # ------------------------------------------------------------------------------------------ formatting
@@ -324,18 +286,6 @@ def _cell_text(s: dict | None, ref: float | None, tex: bool = False) -> str:
     return text
 
 
-def _tex_escape(s: str) -> str:
-    out = []
-    for ch in str(s):
-        out.append({"&": "\\&", "%": "\\%", "$": "\\$", "#": "\\#", "_": "\\_", "{": "\\{", "}": "\\}",
-                    "~": "\\textasciitilde{}", "^": "\\textasciicircum{}", "\\": "\\textbackslash{}"}.get(ch, ch))
-    return "".join(out)
-
-
-def _md_escape(s: str) -> str:
-    return str(s).replace("|", "\\|")
-
-
 def _order_benchmarks(names) -> list[str]:
     names = set(names)
     return [b for b in PREFERRED_ORDER if b in names] + sorted(names - set(PREFERRED_ORDER))
@@ -344,29 +294,6 @@ def _order_benchmarks(names) -> list[str]:
 def _order_labels(labels) -> list[str]:
     labels = list(labels)
     return ([BASE] if BASE in labels else []) + sorted(l for l in labels if l != BASE)
-
-
-def _csv_text(header: list[str], rows: list[list]) -> str:
-    buf = _io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(header)
-    for r in rows:
-        w.writerow(["" if v is None or (isinstance(v, float) and math.isnan(v)) else v for v in r])
-    return buf.getvalue()
-
-
-def _md_table(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(_md_escape(h) for h in header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(_md_escape(c) for c in r) + " |" for r in rows]
-    return "\n".join(lines) + "\n"
-
-
-def _tex_table(header: list[str], rows: list[list[str]], caption: str) -> str:
-    lines = ["\\begin{table}[t]", "\\centering", "\\small", "\\begin{tabular}{l" + "r" * (len(header) - 1) + "}",
-             "\\toprule", " & ".join(_tex_escape(h) for h in header) + " \\\\", "\\midrule"]
-    lines += [" & ".join(r) + " \\\\" for r in rows]
-    lines += ["\\bottomrule", "\\end{tabular}", f"\\caption{{{caption}}}", "\\end{table}"]
-    return "\n".join(lines) + "\n"
 
 
 # ------------------------------------------------------------------------------------------ tables
@@ -537,7 +464,8 @@ def write_main(data: dict, out_dir: Path, skipped: dict[str, str] | None = None)
         diffs, pm = d["differences"], d["pass_maj"]
         for label, per, avg, ref_per, ref_avg in d["rows"]:
             md_rows.append([label] + [_cell_text(per.get(b), ref_per.get(b)) for b in benches] + [_cell_text(avg, ref_avg)])
-            tex_rows.append([_tex_escape(label)] + [_cell_text(per.get(b), ref_per.get(b), tex=True) for b in benches]
+            tex_rows.append([tables.tex_escape(label)]
+                            + [_cell_text(per.get(b), ref_per.get(b), tex=True) for b in benches]
                             + [_cell_text(avg, ref_avg, tex=True)])
             for b, s in list(per.items()) + [("average", avg)]:
                 if s is None:
@@ -550,25 +478,27 @@ def write_main(data: dict, out_dir: Path, skipped: dict[str, str] | None = None)
                     row += [None] * 4 if x is None else [x["mean"], x["ci_low"], x["ci_high"], x["significant"]]
                 row += [pm.get(label, {}).get(b, {}).get(m) for m in ("pass@k", "maj@k")]
                 csv_rows.append(row)
-        md.append(_md_table(header, md_rows))
+        md.append(tables.md_table(header, md_rows))
         tex.append(f"% model: {model}; Avg@{ks}; sampling: {samp}; versions: {vers}")
-        tex.append(_tex_table(header, tex_rows, f"{_tex_escape(model)}: Avg@{ks} (\\%) with 95\\% CI."))
+        tex.append(tables.tex_table(header, tex_rows, f"{tables.tex_escape(model)}: Avg@{ks} (\\%) with 95\\% CI.",
+                                    raw=True))
         for rl, rows in diffs.items():
             title = "the base model (untrained)" if rl == BASE else "GRPO"
             md.append(f"\n### Difference from {title}: method − {rl} (percentage points)\n")
             md.append(f"Paired bootstrap 95% CI over problems and seeds (mhpo/compare.py); `*`: the CI excludes 0.\n")
             body = [[label] + [_diff_text(per.get(b)) for b in benches + ["average"]] for label, per in rows.items()]
-            md.append(_md_table([f"method − {rl}"] + benches + ["average"], body))
-            tex.append(_tex_table([f"method - {_tex_escape(rl)}"] + [_tex_escape(b) for b in benches] + ["average"],
-                                  [[_tex_escape(label)] + [_diff_text(per.get(b), tex=True) for b in benches + ["average"]]
-                                   for label, per in rows.items()],
-                                  f"{_tex_escape(model)}: method $-$ {_tex_escape(rl)} (points), paired bootstrap 95\\% CI; "
-                                  "$^*$: CI excludes 0."))
+            md.append(tables.md_table([f"method − {rl}"] + benches + ["average"], body))
+            tex.append(tables.tex_table([f"method - {rl}"] + benches + ["average"],
+                                        [[tables.tex_escape(label)] + [_diff_text(per.get(b), tex=True)
+                                                                       for b in benches + ["average"]]
+                                         for label, per in rows.items()],
+                                        f"{tables.tex_escape(model)}: method $-$ {tables.tex_escape(rl)} (points), "
+                                        "paired bootstrap 95\\% CI; $^*$: CI excludes 0.", raw=True))
         md.append(f"\n### pass@{ks} and maj@{ks} (%)\n")
         md.append("Mean over seeds of each evaluation's pass@k (some sample correct) and maj@k (the majority answer "
                   "correct).\n")
         pm_header = ["objective"] + [f"{b} {m}@{ks}" for b in benches for m in ("pass", "maj")]
-        md.append(_md_table(pm_header, [[label] + [_pct(pm[label].get(b, {}).get(m)) for b in benches
+        md.append(tables.md_table(pm_header, [[label] + [_pct(pm[label].get(b, {}).get(m)) for b in benches
                                                    for m in ("pass@k", "maj@k")] for label in pm]))
         md.append("\n### What can and cannot be concluded\n")
         md += [p + "\n" for p in conclusions(model, d)]
@@ -578,11 +508,8 @@ def write_main(data: dict, out_dir: Path, skipped: dict[str, str] | None = None)
         md.append("")
     if not data:
         md.append("\nNo evaluations found.\n")
-    paths = [out_dir / "main.md", out_dir / "main.csv", out_dir / "main.tex"]
-    io.write_text(paths[0], "\n".join(md) + "\n")
-    io.write_text(paths[1], _csv_text(header_csv, csv_rows))
-    io.write_text(paths[2], "\n".join(tex) if tex else "% no evaluations found\n")
-    return paths
+    return tables.write(out_dir / "main", "\n".join(md) + "\n", tables.csv_text(header_csv, csv_rows),
+                        "\n".join(tex) if tex else "% no evaluations found\n")
 
 
 def stability_table(metrics: dict) -> list[dict]:
@@ -597,11 +524,12 @@ def stability_table(metrics: dict) -> list[dict]:
     return rows
 
 
-def write_stability(rows: list[dict], out_dir: Path) -> list[Path]:
+def write_stability(rows: list[dict], out_dir: Path, params: signals.Params = SIGNALS) -> list[Path]:
     header = ["model", "objective", "n_seeds", "n_steps", "grad_norm_spikes", "entropy_drop", "max_abs_log_ratio",
               "nonfinite_skipped"]
-    pretty = ["model", "objective", "seeds", "steps", "grad-norm spikes (>3× median)", "entropy drop",
-              "max |log r|", "non-finite steps"]
+    names = signals.describe(params)
+    pretty = ["model", "objective", "seeds", "steps", names["grad_spikes"], names["entropy_drop"], "max |log r|",
+              "non-finite steps"]
 
     def fmt(v, key):
         if isinstance(v, float) and math.isnan(v):
@@ -613,19 +541,21 @@ def write_stability(rows: list[dict], out_dir: Path) -> list[Path]:
         return str(v)
 
     body = [[fmt(r[k], k) for k in header] for r in rows]
-    md = ("# Training stability (mean over seeds)\n\nGrad-norm spikes: steps whose gradient norm exceeds "
-          f"{SPIKE_FACTOR:g}× the median of the preceding {SPIKE_WINDOW} steps (at least {SPIKE_MIN_HISTORY}). "
-          "Entropy drop: mean entropy of the first 10% of steps minus the last 10%. Max |log r|: largest "
-          "|log| of the importance ratio's min/max/p1/p99 over all steps.\n\n" + _md_table(pretty, body))
+    f = params.entropy_fraction
+    ends = f"{f:.0%} of steps" if f is not None else f"{params.entropy_k} steps"
+    md = ("# Training stability (mean over seeds)\n\nSignals as defined in docs/stability.md (mhpo.signals), with "
+          f"this table's windows. Grad-norm spikes: steps whose gradient norm exceeds {params.spike_factor:g}× the "
+          f"median of the finite norms of the preceding {params.spike_window} steps (once at least "
+          f"{params.spike_min_history}), and steps the trainer skipped as non-finite. Entropy drop: mean entropy of "
+          f"the first {ends} minus the last {ends}. "
+          "Max |log r|: largest |log| of the importance ratio's min/max over all steps (clamped to 20). Non-finite "
+          "steps: steps skipped for a non-finite loss or gradient.\n\n" + tables.md_table(pretty, body))
     if not rows:
         md += "\nNo training logs found.\n"
     # not "stability.*": that name is the stability study's (mhpo.stability, docs/stability.md)
-    paths = [out_dir / "training_signals.md", out_dir / "training_signals.csv", out_dir / "training_signals.tex"]
-    io.write_text(paths[0], md)
-    io.write_text(paths[1], _csv_text(header, [[r[k] for k in header] for r in rows]))
-    io.write_text(paths[2], _tex_table(pretty, [[_tex_escape(c).replace("–", "--") for c in r] for r in body],
-                                       "Training stability per objective (mean over seeds)."))
-    return paths
+    return tables.write(out_dir / "training_signals", md,
+                        tables.csv_text(header, [[r[k] for k in header] for r in rows]),
+                        tables.tex_table(pretty, body, "Training stability per objective (mean over seeds)."))
 
 
 # ------------------------------------------------------------------------------------------ curves

@@ -1,4 +1,4 @@
-"""Small-scale stability study (issue 8): does MHPO's stability claim hold across seeds, with confidence intervals?
+"""Small-scale stability study: does MHPO's stability claim hold across seeds, with confidence intervals?
 
 Pure analysis over finished runs. Input layout (``docs/interfaces.md``, with the recipe name as ``{model}``,
 here called the *regime*)::
@@ -6,26 +6,13 @@ here called the *regime*)::
     RUNS/{regime}/{method}/seed{seed}/metrics.jsonl      (+ manifest.json)
     EVALS/{regime}/{method}/seed{seed}/{checkpoint}/{benchmark}.summary.json
 
-Per-run statistics (``T`` logged steps, in step order; definitions also in ``docs/stability.md``):
-
-* ``final_accuracy``: held-out ``avg@k`` mean of the evaluation of the final policy (checkpoint ``final``, else
-  the highest ``checkpoint-N``), averaged over the benchmarks found (or those asked for).
-* ``reward_auc``: normalised area under the training reward curve ``r_t`` = ``reward/mean``, trapezoid rule
-  over steps divided by the step span: ``AUC = Σ_{t<T} (r_t + r_{t+1}) / 2 · (s_{t+1} − s_t) / (s_T − s_1)``;
-  a time-averaged reward in reward units (``r_1`` when T = 1).
-* ``grad_spikes``: number of steps t with ``g_t > F · median(H_t)``, where ``g_t`` = ``grad_norm`` (before
-  clipping) and ``H_t`` the finite grad norms of the previous ``W`` steps (t−W … t−1), counted only once
-  ``|H_t| ≥ m``; a step the trainer skipped as non-finite (its ``nonfinite_skipped`` counter rises; the logged
-  norm is then null) always counts. Defaults F = 3, W = 20, m = 5.
-* ``max_abs_log_ratio``: ``max_t max(|log ratio/min_t|, |log ratio/max_t|)``, the farthest any token's ratio
-  r = π_θ/π_old got from 1 during the run (log clamped to ±20 as in ``mhpo.objectives``).
-* ``mean_abs_log_ratio``: mean over steps of ``ratio/mean_abs_log`` (typical off-policy distance).
-* ``entropy_drop``: ``mean(H_1..H_k) − mean(H_{T−k+1}..H_T)`` of the token entropy ``entropy`` in nats,
-  ``k = min(K, ⌊T/2⌋)``, K = 5 by default; positive = entropy fell.
-* ``collapse_events``: with the running maximum ``M_t = max_{s≤t} r_s``, step t is *collapsed* when
-  ``M_t ≥ m_r`` and ``r_t < ρ · M_t``; an event is a maximal run of ≥ ``L`` consecutive collapsed steps.
-  Defaults ρ = 0.5, L = 6 (> updates per rollout, so one bad rollout, whose statistics repeat over its U steps,
-  is not an event), m_r = 0.1 (noise around a zero reward is not a collapse).
+Per-run statistics: ``final_accuracy``, the held-out ``avg@k`` mean of the evaluation of the final policy
+(checkpoint ``final``, else the highest ``checkpoint-N``), averaged over the benchmarks found (or those asked for),
+and the training signals of ``mhpo.signals`` (reward AUC, grad-norm spikes, max and mean |log r|, entropy drop,
+collapse events; their formulas are there and in ``docs/stability.md``), with the study's windows ``Params``:
+spikes F = 3, W = 20, m = 5; entropy drop over K = 5 steps at each end; collapse ρ = 0.5, L = 6 (> updates per
+rollout, so one bad rollout, whose statistics repeat over its U steps, is not an event), m_r = 0.1 (noise around
+a zero reward is not a collapse). The main aggregate computes the same signals with its own windows.
 
 Per method × regime: mean over seeds with a 95% Student-t interval ``mean ± t_{0.975,n−1} · s/√n`` (the
 headline interval; with n = 3 seeds the percentile bootstrap can take only 10 distinct values and is far too
@@ -55,37 +42,19 @@ CLI: ``mhpo-bench stability --runs DIR --evals DIR --out DIR --reference grpo`` 
 from __future__ import annotations
 
 import argparse
-import csv
 import dataclasses
-import io as _stdio
-import itertools
 import json
 import math
 import re
 import sys
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import numpy as np
 
 from benchmarks.metrics import across_seeds
-from mhpo import io
-
-LOG_CLAMP = 20.0  # = mhpo.objectives.LOG_RATIO_CLAMP; keeps a ratio that underflowed to 0 finite
-
-
-@dataclasses.dataclass(frozen=True)
-class Params:
-    """Definitions' constants (see the module docstring)."""
-
-    spike_factor: float = 3.0
-    spike_window: int = 20
-    spike_min_history: int = 5
-    entropy_k: int = 5
-    collapse_ratio: float = 0.5
-    collapse_len: int = 6
-    collapse_min_max: float = 0.1
-    reward_key: str = "reward/mean"
+from mhpo import io, signals, tables
+from mhpo.signals import Params  # the study's windows are Params' defaults
 
 
 # name -> (label, higher is better, decimals)
@@ -115,124 +84,14 @@ CURVE_KEYS = ("reward/mean", "grad_norm", "entropy", "ratio/p1", "ratio/p50", "r
 
 
 # ------------------------------------------------------------------------------------------ per-run statistics
-def _arr(values: Iterable) -> np.ndarray:
-    """Floats with None -> NaN."""
-    return np.asarray([np.nan if v is None else float(v) for v in values], dtype=float)
-
-
-def reward_auc(steps: Sequence[float], rewards: Sequence[float]) -> float:
-    """Trapezoid area under ``rewards`` over ``steps`` divided by the step span (NaN rewards are dropped)."""
-    s, r = _arr(steps), _arr(rewards)
-    ok = np.isfinite(r)
-    s, r = s[ok], r[ok]
-    if r.size == 0:
-        return math.nan
-    if r.size == 1:
-        return float(r[0])
-    return float(np.sum((r[1:] + r[:-1]) / 2 * np.diff(s)) / (s[-1] - s[0]))
-
-
-def spike_mask(grad_norms: Sequence[float], factor: float = 3.0, window: int = 20, min_history: int = 5) -> np.ndarray:
-    """Boolean per step: ``g_t > factor · median(finite g of the previous `window` steps)``, judged once at least
-    ``min_history`` of those are finite; a non-finite ``g_t`` (NaN/inf: the step was skipped by the trainer's
-    non-finite guard) is always a spike, a missing one (None: key absent) never is."""
-    out = np.zeros(len(grad_norms), dtype=bool)
-    g = list(grad_norms)
-    for t, gt in enumerate(g):
-        if gt is None:
-            continue
-        gt = float(gt)
-        if not math.isfinite(gt):
-            out[t] = True
-            continue
-        hist = [float(x) for x in g[max(0, t - window):t] if x is not None and math.isfinite(float(x))]
-        if len(hist) >= min_history and gt > factor * float(np.median(hist)):
-            out[t] = True
-    return out
-
-
-def max_abs_log_ratio(rmin: Sequence[float], rmax: Sequence[float]) -> float:
-    """``max_t max(|log rmin_t|, |log rmax_t|)``; ratios ≤ 0 (underflow) clamp to |log r| = 20."""
-    vals = []
-    for r in itertools.chain(rmin, rmax):
-        if r is None or not math.isfinite(float(r)):
-            if r is not None and math.isinf(float(r)):
-                vals.append(LOG_CLAMP)
-            continue
-        r = float(r)
-        vals.append(LOG_CLAMP if r <= 0 else min(abs(math.log(r)), LOG_CLAMP))
-    return max(vals) if vals else math.nan
-
-
-def entropy_drop(entropy: Sequence[float], k: int = 5) -> float:
-    """``mean(first k) − mean(last k)`` with ``k = min(k, ⌊T/2⌋)`` over the finite entries; NaN if T < 2."""
-    h = _arr(entropy)
-    h = h[np.isfinite(h)]
-    k = min(k, h.size // 2)
-    if k < 1:
-        return math.nan
-    return float(h[:k].mean() - h[-k:].mean())
-
-
-def collapse_events(rewards: Sequence[float], ratio: float = 0.5, min_len: int = 6, min_max: float = 0.1) -> list[tuple[int, int]]:
-    """``[(first, last), ...]`` step indices of each collapse event: a maximal run of ≥ ``min_len`` consecutive
-    steps with ``r_t < ratio · M_t`` and ``M_t ≥ min_max`` (``M_t`` the running maximum; NaN steps break a run
-    and do not raise the maximum)."""
-    events, start, run_max = [], None, -math.inf
-    r = _arr(rewards)
-    for t, rt in enumerate(np.append(r, np.nan)):  # sentinel closes a trailing run
-        if np.isfinite(rt):
-            run_max = max(run_max, rt)
-        collapsed = bool(np.isfinite(rt) and run_max >= min_max and rt < ratio * run_max)
-        if collapsed and start is None:
-            start = t
-        elif not collapsed and start is not None:
-            if t - start >= min_len:
-                events.append((start, t - 1))
-            start = None
-    return events
-
-
-def clean_rows(rows: Iterable[dict]) -> list[dict]:
-    """Metric rows sorted by ``step``, first occurrence of each step kept."""
-    seen, out = set(), []
-    for r in sorted(rows, key=lambda r: int(r["step"])):
-        if int(r["step"]) not in seen:
-            seen.add(int(r["step"]))
-            out.append(r)
-    return out
-
-
-def grad_norms(rows: Sequence[dict]) -> list[float | None]:
-    """``grad_norm`` per row, with ``inf`` for a step the trainer skipped as non-finite: ``metrics.jsonl`` writes
-    non-finite values as null, so a skipped step is recognised by its ``nonfinite_skipped`` counter going up."""
-    out, prev = [], 0
-    for r in rows:
-        g, skipped = r.get("grad_norm"), r.get("nonfinite_skipped")
-        if skipped is not None and skipped > prev:
-            g = math.inf
-        prev = skipped if skipped is not None else prev
-        out.append(g)
-    return out
+RUN_STATS = ("steps", "reward_auc", "grad_spikes", "max_abs_log_ratio", "mean_abs_log_ratio", "entropy_drop",
+             "collapse_events")
 
 
 def run_stats(rows: Sequence[dict], params: Params = Params()) -> dict[str, float]:
-    """Every per-run statistic except ``final_accuracy`` from one run's metric rows."""
-    rows = clean_rows(rows)
-    col = lambda key: [r.get(key) for r in rows]  # noqa: E731
-    steps, rewards = col("step"), col(params.reward_key)
-    mal = _arr(col("ratio/mean_abs_log"))
-    return {
-        "steps": len(rows),
-        "reward_auc": reward_auc(steps, rewards),
-        "grad_spikes": float(spike_mask(grad_norms(rows), params.spike_factor, params.spike_window,
-                                        params.spike_min_history).sum()) if rows else math.nan,
-        "max_abs_log_ratio": max_abs_log_ratio(col("ratio/min"), col("ratio/max")),
-        "mean_abs_log_ratio": float(np.nanmean(mal)) if np.isfinite(mal).any() else math.nan,
-        "entropy_drop": entropy_drop(col("entropy"), params.entropy_k),
-        "collapse_events": float(len(collapse_events(rewards, params.collapse_ratio, params.collapse_len,
-                                                     params.collapse_min_max))) if rows else math.nan,
-    }
+    """Every per-run statistic except ``final_accuracy`` from one run's metric rows (``mhpo.signals``)."""
+    s = signals.run_signals(signals.series(signals.clean_rows(rows)), params)
+    return {k: s[k] for k in RUN_STATS}
 
 
 # ------------------------------------------------------------------------------------------------ discovery
@@ -258,7 +117,7 @@ def load_runs(runs_dir: str | Path, regimes: Sequence[str] | None = None, method
         status = "unknown"
         if (run_dir / "manifest.json").is_file():
             status = json.loads((run_dir / "manifest.json").read_text()).get("status", "unknown")
-        out.append(Run(regime, method, int(m.group(1)), run_dir, status, clean_rows(io.read_jsonl(p))))
+        out.append(Run(regime, method, int(m.group(1)), run_dir, status, signals.clean_rows(io.read_jsonl(p))))
     out.sort(key=lambda r: (r.regime, r.method, r.seed))
     return out
 
@@ -493,7 +352,7 @@ def frontier_text(rows: Sequence[dict]) -> str:
             f"its accuracy fell below {rows[0]['threshold']:.3f} (the base model's {base:.3f} minus "
             f"{base - rows[0]['threshold']:.2f}); a method "
             "survives a stress when no seed collapsed; its frontier is the largest U it survives at every smaller U.")
-    return note + "\n\n" + _md(header, body)
+    return note + "\n\n" + tables.md_table(header, body)
 
 
 # ----------------------------------------------------------------------------------------------- rendering
@@ -513,21 +372,6 @@ def _p_eq(p: float) -> str:
     return f"p {f[0]} {f[1:]}" if f.startswith("<") else f"p = {f}"
 
 
-def _csv(rows: Sequence[dict]) -> str:
-    buf = _stdio.StringIO()
-    if rows:
-        w = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
-        w.writeheader()
-        for r in rows:
-            w.writerow({k: (repr(float(v)) if isinstance(v, (float, np.floating)) else v) for k, v in r.items()})
-    return buf.getvalue()
-
-
-def _tex_escape(s: str) -> str:
-    return (s.replace("\\", r"\textbackslash{}").replace("_", r"\_").replace("%", r"\%").replace("&", r"\&")
-            .replace("#", r"\#").replace("|", r"$|$").replace("–", "--").replace("±", r"$\pm$"))
-
-
 def _wide(groups: Sequence[dict]) -> tuple[list[str], list[list[str]]]:
     """Header and rows of the method × regime table: 'mean [t_low, t_high]' per metric."""
     by = {(g["regime"], g["method"], g["metric"]): g for g in groups}
@@ -545,25 +389,6 @@ def _wide(groups: Sequence[dict]) -> tuple[list[str], list[list[str]]]:
             cells.append(cell)
         rows.append([regime, method, seeds] + cells)
     return header, rows
-
-
-def _md_cell(c: str) -> str:
-    return c.replace("|", "\\|")  # "max |log r|" must not split a markdown table cell
-
-
-def _md(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(map(_md_cell, header)) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(map(_md_cell, r)) + " |" for r in rows]
-    return "\n".join(lines) + "\n"
-
-
-def _tex(header: list[str], rows: list[list[str]], caption: str) -> str:
-    cols = "ll" + "r" * (len(header) - 2)
-    lines = [r"\begin{table}[t]", r"\centering", r"\small", rf"\begin{{tabular}}{{{cols}}}", r"\toprule",
-             " & ".join(_tex_escape(h) for h in header) + r" \\", r"\midrule"]
-    lines += [" & ".join(_tex_escape(c) for c in r) + r" \\" for r in rows]
-    lines += [r"\bottomrule", r"\end{tabular}", rf"\caption{{{_tex_escape(caption)}}}", r"\end{table}"]
-    return "\n".join(lines) + "\n"
 
 
 def _paired_rows(paired: Sequence[dict]) -> tuple[list[str], list[list[str]]]:
@@ -639,8 +464,7 @@ def summary_text(groups: Sequence[dict], paired: Sequence[dict], alpha: float, t
     # Verdicts on the paper's claims for MHPO itself
     claim_rows = [r for r in paired if r["method"] == "mhpo" and r["n"]]
     if claim_rows:
-        lines += ["", "## The paper's claims, MHPO vs each reference", "",
-                  "| regime | reference | claim | statistic | verdict |", "|---|---|---|---|---|"]
+        body = []
         for r in sorted(claim_rows, key=lambda r: (r["regime"], r["reference"])):
             for claim, metric in CLAIMS:
                 if r["metric"] != metric:
@@ -651,13 +475,14 @@ def summary_text(groups: Sequence[dict], paired: Sequence[dict], alpha: float, t
                     verdict = f"supported ({_p_eq(r['p'])})"
                 else:
                     verdict = f"contradicted: MHPO significantly worse ({_p_eq(r['p'])})"
-                lines.append(f"| {r['regime']} | {r['reference']} | {claim} | {_md_cell(METRICS[metric][0])} | {verdict} |")
+                body.append([r["regime"], r["reference"], claim, METRICS[metric][0], verdict])
+        lines += ["", "## The paper's claims, MHPO vs each reference", "",
+                  tables.md_table(["regime", "reference", "claim", "statistic", "verdict"], body).rstrip("\n")]
     # The paper's ablation claim: each ablation reaches lower accuracy than full MHPO (paper-notes §5)
     abl = [r for r in paired if r["reference"] == "mhpo" and r["method"] in ABLATIONS and r["metric"] == "final_accuracy"
            and r["n"]]
     if abl:
-        lines += ["", "## The paper's ablation claim: each ablation is less accurate than MHPO", "",
-                  "| regime | ablation | accuracy − MHPO [CI] | verdict |", "|---|---|---|---|"]
+        body = []
         for r in sorted(abl, key=lambda r: (r["regime"], r["method"])):
             diff = f"{r['mean_diff']:+.3f} [{_fmt(r['t_low'], 3)}, {_fmt(r['t_high'], 3)}]"
             if not r["significant"]:
@@ -666,7 +491,9 @@ def summary_text(groups: Sequence[dict], paired: Sequence[dict], alpha: float, t
                 verdict = f"supported ({_p_eq(r['p'])})"
             else:
                 verdict = f"contradicted: the ablation is significantly more accurate ({_p_eq(r['p'])})"
-            lines.append(f"| {r['regime']} | {r['method']} ({ABLATIONS[r['method']]}) | {diff} | {verdict} |")
+            body.append([r["regime"], f"{r['method']} ({ABLATIONS[r['method']]})", diff, verdict])
+        lines += ["", "## The paper's ablation claim: each ablation is less accurate than MHPO", "",
+                  tables.md_table(["regime", "ablation", "accuracy − MHPO [CI]", "verdict"], body).rstrip("\n")]
     return "\n".join(lines) + "\n"
 
 
@@ -675,9 +502,10 @@ def curves(runs: Sequence[Run]) -> dict[tuple[str, str], dict[int, dict[str, np.
     """``{(regime, method): {seed: {"step": ..., key: ...}}}`` for the plotted keys."""
     out: dict = {}
     for r in runs:
-        c = {"step": _arr([row["step"] for row in r.rows])}
+        cols = signals.series(r.rows)
+        c = {"step": cols["step"]}
         for k in CURVE_KEYS:
-            c[k] = _arr([row.get(k) for row in r.rows])
+            c[k] = cols.get(k, np.full(len(r.rows), np.nan))
         out.setdefault((r.regime, r.method), {})[r.seed] = c
     return out
 
@@ -705,20 +533,19 @@ def analyze(runs_dir, evals_dir, out_dir, references: Sequence[str] = ("grpo",),
         "runs_csv": out / "tables" / "stability_runs.csv", "summary": out / "stability_summary.md",
     }
     header, rows = _wide(groups)
-    note = ("Mean over seeds [95% Student-t interval]. Definitions: docs/stability.md. "
-            f"Spikes: g > {params.spike_factor:g}× median of previous {params.spike_window} steps; collapse: reward < "
-            f"{params.collapse_ratio:g}× running max for ≥ {params.collapse_len} steps; entropy drop over "
-            f"k = {params.entropy_k} steps.")
-    io.write_text(paths["table_md"], "# Stability study (method × regime)\n\n" + note + "\n\n" + _md(header, rows))
-    io.write_text(paths["table_csv"], _csv(groups))
-    io.write_text(paths["table_tex"], _tex(header, rows, "Stability study. " + note))
+    names = signals.describe(params)
+    note = ("Mean over seeds [95% Student-t interval]. Definitions: docs/stability.md. Windows: "
+            f"{names['grad_spikes']}; {names['collapse_events']}; {names['entropy_drop']}.")
+    tables.write(out / "tables" / "stability", "# Stability study (method × regime)\n\n" + note + "\n\n"
+                 + tables.md_table(header, rows), tables.csv_records(groups),
+                 tables.tex_table(header, rows, "Stability study. " + note, label_cols=2))
     ph, pr = _paired_rows(paired)
     pnote = (f"Paired by seed: method − reference. CI: {1 - alpha:.0%} t-interval of the mean difference; "
              f"decision: {'paired t-test' if test == 't' else 'exact sign-flip test'} at α = {alpha}.")
-    io.write_text(paths["paired_md"], "# Stability study: paired comparisons\n\n" + pnote + "\n\n" + _md(ph, pr))
-    io.write_text(paths["paired_csv"], _csv(paired))
-    io.write_text(paths["paired_tex"], _tex(ph, pr, "Paired comparisons. " + pnote))
-    io.write_text(paths["runs_csv"], _csv(per_run))
+    tables.write(out / "tables" / "stability_paired", "# Stability study: paired comparisons\n\n" + pnote + "\n\n"
+                 + tables.md_table(ph, pr), tables.csv_records(paired),
+                 tables.tex_table(ph, pr, "Paired comparisons. " + pnote, label_cols=2))
+    io.write_text(paths["runs_csv"], tables.csv_records(per_run))
     stresses = {r.regime: st for r in runs if (st := stress(r)) is not None}
     base = base_accuracy(evals_dir, sorted({r.regime for r in runs}), benchmarks)
     front = frontier_table(per_run, stresses, base, collapse_drop)
@@ -726,7 +553,7 @@ def analyze(runs_dir, evals_dir, out_dir, references: Sequence[str] = ("grpo",),
     paths["frontier_csv"] = out / "tables" / "stability_frontier.csv"
     front_md = frontier_text(front)
     io.write_text(paths["frontier_md"], "# Stability study: stability frontier\n\n" + front_md)
-    io.write_text(paths["frontier_csv"], _csv(front) if front else "")
+    io.write_text(paths["frontier_csv"], tables.csv_records(front))
     io.write_text(paths["summary"], summary_text(groups, paired, alpha, test) + "\n## Stability frontier\n\n" + front_md)
     if plots:
         from mhpo import stability_plots

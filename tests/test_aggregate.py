@@ -132,6 +132,22 @@ def test_stability_statistics(tmp_path):
     assert "grad-norm spikes" in (tmp_path / "out" / "tables" / "training_signals.md").read_text()
 
 
+def test_nonfinite_steps_are_the_counter_total_and_skipped_steps_are_spikes(tmp_path):
+    """``nonfinite_skipped`` is the trainer's cumulative counter: 2 skipped steps are 2 (not the counter's sum),
+    and a skipped step (null grad norm, the counter rising) is a grad-norm spike, as in the stability study."""
+    d = tmp_path / "runs" / "m" / "grpo" / "seed0"
+    d.mkdir(parents=True)
+    counter = [0] * 8 + [1, 1, 2] + [2] * 9
+    with open(d / "metrics.jsonl", "w") as fh:
+        for t, c in enumerate(counter, 1):
+            skipped = t in (9, 11)
+            fh.write(json.dumps({"step": t, "grad_norm": None if skipped else 1.0, "nonfinite_skipped": c,
+                                 "entropy": 1.0, "ratio/min": 0.9, "ratio/max": 1.1}) + "\n")
+    aggregate.aggregate([tmp_path / "runs"], tmp_path / "evals", tmp_path / "out", figures=False)
+    row = read_csv(tmp_path / "out" / "tables" / "training_signals.csv")[0]
+    assert float(row["nonfinite_skipped"]) == 2 and float(row["grad_norm_spikes"]) == 2
+
+
 def test_cli_writes_every_output_and_filters_experiments(tmp_path):
     rng = np.random.default_rng(4)
     for label in ("grpo", "mhpo", "stale"):

@@ -40,70 +40,8 @@ def rows_from(rewards, grad=None, entropy=None, rmin=None, rmax=None, mal=None):
              "ratio/p1": rmin[i], "ratio/p50": 1.0, "ratio/p99": rmax[i]} for i in range(n)]
 
 
-# ------------------------------------------------------------------------------------------ definitions
-def test_spikes_against_running_median():
-    # steps 0-5 flat at 1.0; step 6 = 3.5 > 3 x median(1) -> spike; step 7 = 3.0 is not > 3 x median -> no spike;
-    # step 8 NaN (skipped step) -> spike; step 9 = 10 (median of previous 5-window finite {1,1,1,3.5,3}=... see below)
-    g = [1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 3.5, 3.0, float("nan"), 10.0, None]
-    m = stability.spike_mask(g, factor=3.0, window=5, min_history=3)
-    # t=9: previous 5 steps are idx 4..8 -> finite {1.0, 3.5, 3.0}, median 3.0, 10 > 9 -> spike
-    # t=10: None -> missing, never a spike
-    assert m.tolist() == [False] * 6 + [True, False, True, True, False]
-    # too little history: a huge value at t=1 is not judged
-    assert not stability.spike_mask([1.0, 100.0], window=20, min_history=2).any()
-    # the window matters: with window 1 only the previous step is the baseline
-    assert stability.spike_mask([1.0, 4.0, 13.0], factor=3.0, window=1, min_history=1).tolist() == [False, True, True]
-    assert stability.spike_mask([1.0, 4.0, 11.0], factor=3.0, window=1, min_history=1).tolist() == [False, True, False]
-
-
-def test_skipped_nonfinite_steps_count_as_spikes():
-    # metrics.jsonl writes a non-finite grad norm as null; the trainer's counter marks the skipped steps (2 and 4)
-    rows = [{"step": i + 1, "grad_norm": g, "nonfinite_skipped": k}
-            for i, (g, k) in enumerate([(1.0, 0), (None, 1), (1.0, 1), (None, 2), (None, 2)])]
-    assert stability.grad_norms(rows) == [1.0, math.inf, 1.0, math.inf, None]
-    assert stability.run_stats(rows)["grad_spikes"] == 2
-
-
-def test_reward_auc_trapezoid_normalised():
-    # trapezoid of (0,1,1,0) over steps 1..4: (0.5 + 1 + 0.5) / 3
-    assert stability.reward_auc([1, 2, 3, 4], [0, 1, 1, 0]) == pytest.approx(2 / 3)
-    # constant reward -> AUC = the constant, whatever the step spacing
-    assert stability.reward_auc([1, 3, 10], [0.4, 0.4, 0.4]) == pytest.approx(0.4)
-    # uneven spacing weighs intervals by their width: (0+1)/2*1 + (1+1)/2*3 over 4
-    assert stability.reward_auc([1, 2, 5], [0, 1, 1]) == pytest.approx(3.5 / 4)
-    assert stability.reward_auc([7], [0.3]) == 0.3
-    assert math.isnan(stability.reward_auc([], []))
-
-
-def test_max_abs_log_ratio():
-    assert stability.max_abs_log_ratio([0.5, 0.9], [1.5, 3.0]) == pytest.approx(math.log(3.0))
-    assert stability.max_abs_log_ratio([0.1, 0.9], [1.5, 3.0]) == pytest.approx(math.log(10.0))
-    assert stability.max_abs_log_ratio([1.0], [1.0]) == 0.0
-    assert stability.max_abs_log_ratio([0.0], [1.0]) == 20.0  # underflow clamps like the objectives
-    assert math.isnan(stability.max_abs_log_ratio([None], [None]))
-
-
-def test_entropy_drop():
-    h = [2.0, 2.0, 2.0, 1.8, 1.5, 1.0, 0.6, 0.5, 0.5, 0.4]
-    assert stability.entropy_drop(h, k=3) == pytest.approx(2.0 - (0.5 + 0.5 + 0.4) / 3)
-    # k is capped at floor(T/2) so the windows never overlap: T=3 -> k=1
-    assert stability.entropy_drop([3.0, 2.0, 1.0], k=5) == pytest.approx(2.0)
-    assert math.isnan(stability.entropy_drop([1.0], k=5))
-
-
-def test_collapse_events():
-    # running max reaches 0.8; 0.3 < 0.4 for steps 4-9 (6 steps) -> one event; recovery; then 0.2 for 3 steps -> too short
-    r = [0.2, 0.5, 0.8, 0.7, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.8, 0.2, 0.2, 0.2, 0.8]
-    assert stability.collapse_events(r, ratio=0.5, min_len=6, min_max=0.1) == [(4, 9)]
-    assert stability.collapse_events(r, ratio=0.5, min_len=3, min_max=0.1) == [(4, 9), (11, 13)]
-    # a run that never recovers is one event, closed at the end
-    assert stability.collapse_events([0.6, 0.1, 0.1, 0.1], min_len=3) == [(1, 3)]
-    # noise near zero is not a collapse: the running max never reaches min_max
-    assert stability.collapse_events([0.05, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0], min_len=3, min_max=0.1) == []
-    # exactly half the running max is not below half
-    assert stability.collapse_events([0.8, 0.4, 0.4, 0.4], min_len=3) == []
-
-
+# ------------------------------------------------------------------------------------------ per-run statistics
+# The signals' definitions are tested in test_signals.py (mhpo.signals); here the study's use of them.
 def test_run_stats_from_a_real_metrics_file(tmp_path):
     rewards = [0.2, 0.5, 0.8, 0.7, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.8, 0.8]
     grad = [1.0] * 7 + [5.0] + [1.0] * 4

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from benchmarks import catalog
 from mhpo import aggregate as agg
-from mhpo import io
+from mhpo import tables
 
 VL_ORDER = ["mathvista", "mathverse", "mathvision", "geometry3k", "wemath"]
 
@@ -134,7 +134,7 @@ def write_vl(data: dict, refs: list[dict], out_dir: Path) -> list[Path]:
             extra = [avg_s] if has_synth else []
             md_rows.append([label] + [agg._cell_text(per.get(b), None) for b in benches] + [agg._cell_text(avg, ref_avg)]
                            + [agg._cell_text(s, None) for s in extra])
-            tex_rows.append([agg._tex_escape(label)] + [agg._cell_text(per.get(b), None, tex=True) for b in benches]
+            tex_rows.append([tables.tex_escape(label)] + [agg._cell_text(per.get(b), None, tex=True) for b in benches]
                             + [agg._cell_text(avg, ref_avg, tex=True)] + [agg._cell_text(s, None, tex=True) for s in extra])
             for b, s in list(per.items()) + [("average", avg), ("average_synthetic", avg_s)]:
                 if s is None:
@@ -142,9 +142,10 @@ def write_vl(data: dict, refs: list[dict], out_dir: Path) -> list[Path]:
                 r = ref_avg if b == "average" else None
                 csv_rows.append([model, label, b, s["mean"], s["ci_low"], s["ci_high"], s["n_seeds"], s["n_problems"], r,
                                  None if r is None else s["mean"] - r, ks, d["data"].get(b, (None,))[0], samp, vers])
-        md.append(agg._md_table(header, md_rows))
+        md.append(tables.md_table(header, md_rows))
         tex.append(f"% model: {model}; avg@{ks}; sampling: {samp}; versions: {vers}")
-        tex.append(agg._tex_table(header, tex_rows, f"{agg._tex_escape(model)}: VL avg@{ks} (\\%) with 95\\% CI."))
+        tex.append(tables.tex_table(header, tex_rows, f"{tables.tex_escape(model)}: VL avg@{ks} (\\%) with 95\\% CI.",
+                                    raw=True))
     if not data:
         md.append("\nNo VL evaluations found.\n")
     md += _ref_lines(refs)
@@ -153,11 +154,8 @@ def write_vl(data: dict, refs: list[dict], out_dir: Path) -> list[Path]:
             if row.get("average") is not None:
                 csv_rows.append([f"paper:{ref.get('model')}", name.lower(), "average", row["average"] / 100.0, None, None,
                                  None, None, row["average"] / 100.0, None, ref.get("k"), ref.get("source"), None, None])
-    paths = [out_dir / "vl.md", out_dir / "vl.csv", out_dir / "vl.tex"]
-    io.write_text(paths[0], "\n".join(md) + "\n")
-    io.write_text(paths[1], agg._csv_text(header_csv, csv_rows))
-    io.write_text(paths[2], "\n".join(tex) if tex else "% no VL evaluations found\n")
-    return paths
+    return tables.write(out_dir / "vl", "\n".join(md) + "\n", tables.csv_text(header_csv, csv_rows),
+                        "\n".join(tex) if tex else "% no VL evaluations found\n")
 
 
 def aggregate_vl(evals_dir: Path, out: Path, experiments: list[str] | None = None,
