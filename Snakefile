@@ -26,6 +26,7 @@ if not workflow.overwrite_configfiles:
 
 from mhpo import config as mcfg
 from mhpo import env as menv
+from mhpo import resources as mres
 
 # the site layer's cache paths (config `site`), then the project's defaults for the rest: the planner and every
 # job submitted from here (sbatch --export=ALL) read the same Hugging Face cache
@@ -43,7 +44,7 @@ try:
     _cfg, PLAN = mcfg.load(config, name=_name)
 except mcfg.ConfigError as e:
     raise WorkflowError(f"invalid workflow config: {e}") from None
-validate(config, "workflow/schemas/config.schema.yaml")
+validate(config, str(mres.schema_path()))  # the schema ships with the package (mhpo/resources/schemas)
 if workflow.is_main_process:  # not again inside every cluster job
     from mhpo import cost as mcost
 

@@ -3,7 +3,7 @@
     mhpo-bench validate-config workflow/config/default.yaml         # resolved config + job counts, exit 0
     mhpo-bench validate-config my.yaml --jobs                      # also list every job
 
-A config (``workflow/config/*.yaml``, schema ``workflow/schemas/config.schema.yaml``) has one entry per
+A config (``workflow/config/*.yaml``, schema ``mhpo/resources/schemas/config.schema.yaml``) has one entry per
 experiment: model label, objective (+ params), seeds, recipe (+ ``set`` overrides), evaluation (benchmarks, k,
 sampling, ``eval_every``). ``defaults`` is merged into every experiment. An experiment with ``from_runs`` (an
 existing runs directory) or ``checkpoints`` (seed -> model path) is evaluated only, never trained.
@@ -43,8 +43,9 @@ from typing import Any
 
 import yaml
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
+from mhpo import resources
+
+SCHEMA_PATH = resources.schema_path()  # package data (mhpo/resources/schemas)
 BASE_LABEL = "base"  # reserved objective label of the untrained model's evaluation
 BASE_CHECKPOINT = "base"
 FINAL = "final"
@@ -318,10 +319,11 @@ class Plan:
             where = f"studies.{name}"
             if self.study is not None:
                 raise ConfigError(f"{where}: a study config cannot itself name studies")
-            # relative to the working directory (the workflow's: the repo root), else to this checkout
-            found = [d / path for d in (self.workdir, REPO_ROOT) if (d / path).is_file()]
+            # relative to the workflow's directory, else to the current one (never to the installed package)
+            found = [d / path for d in (self.workdir, Path.cwd()) if (d / path).is_file()]
             if not found:
-                raise ConfigError(f"{where}: study config {path!r} not found (paths are relative to the repo root)")
+                raise ConfigError(f"{where}: study config {path!r} not found (paths are relative to the workflow's "
+                                  f"directory, here {str(self.workdir.resolve())!r}, or the current one)")
             try:
                 with open(found[0], encoding="utf-8") as fh:
                     raw = yaml.safe_load(fh)
@@ -639,8 +641,10 @@ class Plan:
 
 # ------------------------------------------------------------------------------------------ helpers
 def _objective_sources_fingerprint() -> str:
-    files = sorted((REPO_ROOT / "mhpo").glob("*.py")) + sorted((REPO_ROOT / "baselines").glob("*.py"))
-    blob = [(str(f.relative_to(REPO_ROOT)), f.stat().st_mtime_ns, f.stat().st_size) for f in files]
+    from mhpo import codehash
+
+    files = sorted((codehash.ROOT / "mhpo").glob("*.py")) + sorted((codehash.ROOT / "baselines").glob("*.py"))
+    blob = [(str(f.relative_to(codehash.ROOT)), f.stat().st_mtime_ns, f.stat().st_size) for f in files]
     return json.dumps(blob)
 
 
@@ -884,10 +888,10 @@ def _evaluates_only(raw: dict) -> bool:
 # ---------------------------------------------------------------------------------------------- CLI
 def configure(parser) -> None:
     parser.description = ("Validate a workflow config (workflow/config/*.yaml: `experiments`, `models`, ...) and print "
-                          "it resolved with its job plan, or a training recipe (workflow/recipes/*.yaml: `model`, "
+                          "it resolved with its job plan, or a training recipe (mhpo/resources/recipes/*.yaml: `model`, "
                           "`optim`, `rollout`, ...) and print it with every default filled in. The kind is recognised "
                           "from the file's keys.")
-    parser.add_argument("file", help="workflow config YAML (workflow/config/*.yaml) or recipe YAML (workflow/recipes/*.yaml)")
+    parser.add_argument("file", help="workflow config YAML (workflow/config/*.yaml) or recipe YAML (mhpo/resources/recipes/*.yaml)")
     parser.add_argument("--jobs", action="store_true", help="workflow configs: also list every planned job")
 
 

@@ -24,7 +24,9 @@ from typing import Any
 
 import yaml
 
-RECIPE_DIR = Path(__file__).resolve().parents[1] / "workflow" / "recipes"
+from mhpo import resources
+
+RECIPE_DIR = resources.recipes_dir()  # package data (mhpo/resources/recipes)
 
 _NUM = (int, float)
 _OPT_STR = (str, type(None))

@@ -198,7 +198,7 @@ def test_regeneration_never_writes_into_the_runs_it_reads(tmp_path):
 # ------------------------------------------------------------------------------------ typos fail at planning
 def _typo_config(tmp_path, recipe_extra: str = "", **exp) -> dict:
     recipe = tmp_path / "my-recipe.yaml"
-    recipe.write_text((ROOT / "workflow/recipes/tiny.yaml").read_text().replace("objective_params: {}", "# (moved)")
+    recipe.write_text((ROOT / "mhpo/resources/recipes/tiny.yaml").read_text().replace("objective_params: {}", "# (moved)")
                       + recipe_extra)
     return {"models": {"tiny": {"tiny_model": {"task": "arith"}}},
             "defaults": {"recipe": str(recipe), "seeds": [0], "evaluation": {"benchmarks": ["synth_arith"]}},

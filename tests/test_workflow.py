@@ -19,17 +19,22 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+SHARED_BENCHMARKS = ROOT.parent / "shared" / "benchmarks"
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 OBJECTIVES = ["mhpo", "grpo", "dapo", "sapo", "gspo"]
 
 
-def scratch(tmp: Path) -> Path:
+def scratch(tmp: Path, benchmarks: bool = True) -> Path:
     wf = tmp / "wf"
     wf.mkdir()
     shutil.copy(ROOT / "Snakefile", wf / "Snakefile")
     for d in ("workflow", "envs"):
         shutil.copytree(ROOT / d, wf / d)
     (wf / "slurm").symlink_to(os.readlink(ROOT / "slurm"))  # the profile link, as in the checkout
+    # the default config's data_dir (../shared/benchmarks) beside the copy, as beside the checkout
+    if benchmarks and SHARED_BENCHMARKS.is_dir() and not (tmp / "shared").exists():
+        (tmp / "shared").mkdir()
+        (tmp / "shared" / "benchmarks").symlink_to(SHARED_BENCHMARKS.resolve())
     return wf
 
 
