@@ -4,7 +4,8 @@
 #   snakemake --profile slurm --profile workflow/profiles/mysite     # the paper matrix on Slurm (docs/workflow.md)
 #   snakemake --report results/report.html                  # Snakemake's HTML report of tables and figures
 #
-# All logic lives in the mhpo package (mhpo.config plans the jobs; rules call the `mhpo-bench` CLI).
+# All logic lives in the mhpo package (mhpo.plan plans the jobs, mhpo.commands builds every command line;
+# rules run them).
 # See docs/workflow.md.
 
 import sys
