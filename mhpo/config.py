@@ -64,6 +64,7 @@ def _validate_recipe(path) -> int:
 
     try:
         rec = recipes.load(path)
+        recipes.check_objective_params(rec, str(path))
     except recipes.RecipeError as e:
         print(f"mhpo-bench validate-config: {path}: error: {e}", file=sys.stderr)
         return 2

@@ -42,6 +42,7 @@ from typing import Any
 import yaml
 
 from mhpo import commands, objective_cache
+from mhpo import recipe as recipes
 from mhpo.schema import ConfigError, prepare, validate_schema
 
 BASE_LABEL = "base"  # reserved objective label of the untrained model's evaluation
@@ -544,15 +545,12 @@ def _train_code_hash(objective: str, params: dict, rec: dict) -> str:
 
 
 def _check_recipe_objective_params(rec: dict, recipe: str, where: str) -> None:
-    """Every name in the recipe's ``objective_params`` is a registered objective and its parameters are valid
-    (else the typo would be ignored, or fail only inside the training job)."""
-    for name, params in (rec.get("objective_params") or {}).items():
-        key = f"{where}.recipe ({recipe}).objective_params.{name}"
-        if not isinstance(params, dict):
-            raise ConfigError(f"{key}: must be a mapping of parameters, got {params!r}")
-        problem = objective_cache.check(str(name), params)
-        if problem:
-            raise ConfigError(f"{key}: {problem[1]}")
+    """The recipe's ``objective_params``, checked by the recipe module itself (mhpo.recipe.Recipe's schema and
+    ``check_objective_params``): the same checks as the training job, at planning."""
+    try:
+        recipes.check_objective_params(rec, recipe)
+    except recipes.RecipeError as e:
+        raise ConfigError(f"{where}.recipe ({recipe}): {str(e).removeprefix(f'recipe {recipe}: ')}") from None
 
 
 def _merge(defaults: dict, exp: dict) -> dict:
@@ -577,8 +575,6 @@ def _merge_eval(ev: dict, where: str) -> dict:
 def _recipe_path(recipe: str | None) -> Path | None:
     if recipe is None:
         return None
-    from mhpo import recipe as recipes
-
     try:
         return recipes.path_for(recipe)
     except Exception:
@@ -589,8 +585,6 @@ _RECIPES: dict[str, dict] = {}
 
 
 def _load_recipe(recipe: str, overrides: dict, where: str) -> dict:
-    from mhpo import recipe as recipes
-
     key = json.dumps([recipe, overrides], sort_keys=True, default=str)
     if key not in _RECIPES:
         try:

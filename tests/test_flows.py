@@ -212,6 +212,8 @@ def _typo_config(tmp_path, recipe_extra: str = "", **exp) -> dict:
     ("objective_params: {grpo: {eps_hihg: 0.3}}\n", {},
      "objective_params.grpo: objective 'grpo' has no parameter 'eps_hihg'; its parameters are: aggregation"),
     ("objective_params: {mhpo: {c: 0.0}}\n", {}, "objective_params.mhpo: "),  # another objective's bad value
+    ("objective_params: {mhpo: {c: abc}}\n", {}, "objective_params.mhpo: mhpo: parameter 'c' must be float"),
+    ("objective_params: {grpo: 0.3}\n", {}, "objective_params.grpo: must be a mapping of parameters"),
     ("", {"set": {"optim.lrr": 1e-4}}, "unknown key 'optim.lrr'; did you mean 'lr'? (known keys: "),
     ("", {"evaluaton": {}}, "experiments[0]: unknown key 'evaluaton'; known keys: "),
 ])
