@@ -46,6 +46,9 @@ try:
 except mcfg.ConfigError as e:
     raise WorkflowError(f"invalid workflow config: {e}") from None
 validate(config, str(mres.schema_path()))  # the schema ships with the package (mhpo/resources/schemas)
+if workflow.is_main_process and not workflow.dryrun:
+    # each training job reads one resolved recipe, RUN_DIR/recipe.resolved.yaml (written where it changed)
+    PLAN.write_resolved_recipes()
 if workflow.is_main_process:  # not again inside every cluster job
     from mhpo import cost as mcost
 

@@ -14,7 +14,6 @@ logic. ``plan`` is the plan that owns the model label (``Plan._owner``: the main
 
 from __future__ import annotations
 
-import json
 import shlex
 from pathlib import Path
 from typing import Any
@@ -25,28 +24,18 @@ from mhpo.schema import ConfigError
 STABILITY_REFERENCES = ("grpo", "mhpo")
 
 
-def _yaml_scalar(v) -> str:
-    return v if isinstance(v, str) else json.dumps(v)
-
-
 def train(plan, model: str, label: str, seed, out: str, gpus: int | None = None, threads: int | None = None) -> str:
-    """``mhpo-bench train`` of one run (writes ``out``, a ``.../final`` dir). An ``accelerate launch`` launcher is
+    """``mhpo-bench train --config RUN_DIR/recipe.resolved.yaml`` of one run (writes ``out``, a ``.../final`` dir;
+    the file is written by ``Plan.write_resolved_recipes`` before the jobs run). An ``accelerate launch`` launcher is
     wrapped in ``mhpo-bench launch`` (mhpo.launch): processes = the job's ``gpus``, a free port, ``threads`` split
     over the ranks."""
     run = plan.run(model, label, seed)
     if run.kind != "train":
         raise ConfigError(f"{run.where}: {model}/{label} is evaluated from existing checkpoints, not trained")
-    argv = list(plan.cfg["train_launcher"]) + ["train", "--config", run.recipe, "--objective", run.objective,
-                                               "--seed", str(run.seed), "--out", str(Path(out).parent)]
-    for k, v in sorted(run.params.items()):
-        argv += ["--param", f"{k}={_yaml_scalar(v)}"]
-    overrides = dict(run.set)
-    if plan.models[model]["tiny_model"]:
-        overrides["model.path"] = plan.tiny_model_dir(model)
-    if plan.models[model]["trust_remote_code"]:  # per-model opt-in; never on by default
-        overrides["model.trust_remote_code"] = True
-    for k, v in overrides.items():
-        argv += ["--set", f"{k}={_yaml_scalar(v)}"]
+    # one resolved config file (Plan.write_resolved_recipes): recipe, overrides and parameters, nothing re-parsed
+    argv = list(plan.cfg["train_launcher"]) + ["train", "--config", plan.resolved_recipe_path(model, label, seed),
+                                               "--objective", run.objective, "--seed", str(run.seed),
+                                               "--out", str(Path(out).parent)]
     if argv[:2] == ["accelerate", "launch"]:
         gpus = plan.resources["train"]["gpu"] if gpus is None else gpus
         wrap = ["mhpo-bench", "launch", "--gpus", str(int(gpus))]

@@ -41,10 +41,13 @@ from typing import Any
 
 import yaml
 
-from mhpo import commands, objective_cache
+from mhpo import commands, io, objective_cache
 from mhpo import recipe as recipes
 from mhpo.schema import ConfigError, prepare, validate_schema
 
+RESOLVED_RECIPE = recipes.RESOLVED_RECIPE
+RESOLVED_HEADER = ("# The resolved recipe of this run, written by the workflow planner (mhpo.plan) from the config's "
+                   "recipe,\n# `set`, `params` and model entry; `mhpo-bench train --config` reads it as is.\n")
 BASE_LABEL = "base"  # reserved objective label of the untrained model's evaluation
 BASE_CHECKPOINT = "base"
 FINAL = "final"
@@ -89,6 +92,7 @@ class Run:
     checkpoints: list[tuple[str, int]] = dataclasses.field(default_factory=list)  # intermediate (name, step)
     max_steps: int | None = None
     study: str | None = None  # name of the study (config ``studies``) it belongs to; None: a main experiment
+    resolved: dict | None = None  # training runs: the one recipe the job reads (RESOLVED_RECIPE in the run dir)
 
 
 @dataclasses.dataclass
@@ -242,6 +246,7 @@ class Plan:
                 self.runs[(model, label, seed)] = run
                 if kind == "train":
                     self.code_hashes[(model, label, seed)] = _train_code_hash(objective, params, rec)
+                    run.resolved = self._resolved_recipe(model, objective, params, rec)
                 self._add_evals(run)
         for j, name in enumerate(cfg.get("report", {}).get("atlas_objectives") or []):
             problem = objective_cache.check(name, {})
@@ -255,6 +260,38 @@ class Plan:
                 job = EvalJob(model, BASE_LABEL, seed, BASE_CHECKPOINT, entry["base"], 0,
                               ev["resolved_benchmarks"], ev, inputs)
                 self.evals[job.key] = job
+
+    def _resolved_recipe(self, model: str, objective: str, params: dict, rec: dict) -> dict:
+        """The recipe a training job reads: the recipe with the experiment's ``set`` overrides, the workflow's
+        model path and trust opt-in, and only this objective's parameters (recipe ones, then ``params``)."""
+        out = copy.deepcopy(rec)
+        if self.models[model]["tiny_model"]:
+            out["model"]["path"] = self.tiny_model_dir(model)
+        if self.models[model]["trust_remote_code"]:  # per-model opt-in; never on by default
+            out["model"]["trust_remote_code"] = True
+        out["objective_params"] = {objective: {**(rec.get("objective_params") or {}).get(objective, {}), **params}}
+        return out
+
+    def resolved_recipe_path(self, model: str, label: str, seed) -> str:
+        """``RUN_DIR/recipe.resolved.yaml``: the training job's one config file (``mhpo-bench train --config``)."""
+        return f"{self.run(model, label, seed).path}/{RESOLVED_RECIPE}"
+
+    def write_resolved_recipes(self) -> list[str]:
+        """Write every training run's resolved recipe (this plan's and its studies'), atomically and only where
+        the content changed (an unchanged file keeps its mtime). Returns the paths written."""
+        written = []
+        for p in [self, *self.studies.values()]:
+            for r in p.train_runs():
+                path = self.workdir / p.resolved_recipe_path(r.model, r.label, r.seed)
+                text = RESOLVED_HEADER + recipes.dump(r.resolved)
+                try:
+                    if path.read_text(encoding="utf-8") == text:
+                        continue
+                except OSError:
+                    pass
+                io.write_text(path, text)
+                written.append(str(path))
+        return written
 
     def _check_not_own_output(self, path: str, where: str) -> None:
         """Existing runs are read from outside this config's results_dir: evaluating them in place would write

@@ -32,6 +32,7 @@ import yaml
 from mhpo import resources
 
 RECIPE_DIR = resources.recipes_dir()  # package data (mhpo/resources/recipes)
+RESOLVED_RECIPE = "recipe.resolved.yaml"  # a training run's one config file, in its run directory
 
 class RecipeError(ValueError):
     """A recipe is malformed; the message names the key and the fix."""

@@ -121,7 +121,7 @@ def test_slurm_profile_plans_paper_matrix_with_gpus(tmp_path):
     for block in trains:
         assert "gpu=8" in block and "runtime=2880" in block and "slurm_partition=CHANGE_ME_partition" in block
     vl_trains = [b for b in trains if "qwen2.5-vl-7b-instruct" in b]
-    assert len(vl_trains) == 5 * 3 and all("--config qwen2.5-vl-7b-instruct" in b for b in vl_trains)
+    assert len(vl_trains) == 5 * 3 and all("/recipe.resolved.yaml" in b for b in vl_trains)
     evals = job_blocks(out, "evaluate")
     assert evals and all("gpu=1" in b for b in evals)
     vl_evals = [b for b in evals if "qwen2.5-vl-7b-instruct" in b]
@@ -160,7 +160,7 @@ def test_vl_tiny_target_plans_the_vl_study_only(tmp_path):
     assert p.returncode == 0, out[-3000:]
     assert job_counts(out) == {"tiny_model": 1, "train": 10, "evaluate": 11, "aggregate_vl": 1, "vl_tiny": 1}
     assert all("mhpo-bench tiny-vlm" in b for b in job_blocks(out, "tiny_model"))
-    assert all("--config tiny-vl" in b for b in job_blocks(out, "train"))
+    assert all("/recipe.resolved.yaml" in b for b in job_blocks(out, "train"))
     assert all("mhpo-bench evaluate-vl evaluate" in b and "synth_vl_count" in b for b in job_blocks(out, "evaluate"))
     (agg,) = job_blocks(out, "aggregate_vl")
     assert "results/tables/vl.md" in agg and "mhpo-bench aggregate-vl" in agg
