@@ -18,8 +18,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from conftest import SHARED_BENCHMARKS
+
 ROOT = Path(__file__).resolve().parents[1]
-SHARED_BENCHMARKS = ROOT.parent / "shared" / "benchmarks"
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 OBJECTIVES = ["mhpo", "grpo", "dapo", "sapo", "gspo"]
 
