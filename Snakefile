@@ -4,7 +4,8 @@
 #   snakemake --profile slurm --profile workflow/profiles/mysite     # the paper matrix on Slurm (docs/workflow.md)
 #   snakemake --report results/report.html                  # Snakemake's HTML report of tables and figures
 #
-# All logic lives in the mhpo package (mhpo.config plans the jobs; rules call the `mhpo-bench` CLI).
+# All logic lives in the mhpo package (mhpo.plan plans the jobs, mhpo.commands builds every command line;
+# rules run them).
 # See docs/workflow.md.
 
 import sys
@@ -26,6 +27,7 @@ if not workflow.overwrite_configfiles:
 
 from mhpo import config as mcfg
 from mhpo import env as menv
+from mhpo import resources as mres
 
 # the site layer's cache paths (config `site`), then the project's defaults for the rest: the planner and every
 # job submitted from here (sbatch --export=ALL) read the same Hugging Face cache
@@ -43,7 +45,10 @@ try:
     _cfg, PLAN = mcfg.load(config, name=_name)
 except mcfg.ConfigError as e:
     raise WorkflowError(f"invalid workflow config: {e}") from None
-validate(config, "workflow/schemas/config.schema.yaml")
+validate(config, str(mres.schema_path()))  # the schema ships with the package (mhpo/resources/schemas)
+if workflow.is_main_process and not workflow.dryrun:
+    # each training job reads one resolved recipe, RUN_DIR/recipe.resolved.yaml (written where it changed)
+    PLAN.write_resolved_recipes()
 if workflow.is_main_process:  # not again inside every cluster job
     from mhpo import cost as mcost
 

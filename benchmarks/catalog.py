@@ -21,15 +21,15 @@ import functools
 import json
 import os
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 
 import yaml
 
 from benchmarks import choice, vl
 
-REGISTRY_DIR = Path(__file__).parent / "registry"
+REGISTRY_DIR = Path(str(resources.files("benchmarks") / "registry"))  # package data
 VL_REGISTRY_DIR = REGISTRY_DIR / "vl"
-REPO_ROOT = Path(__file__).resolve().parents[1]
 SYNTH_PREFIX = "synth_"
 SYNTH_VL_PREFIX = "synth_vl_"
 GOLD_RULES = ("field", "after_hashes", "last_boxed", "first_of_list")
@@ -179,13 +179,13 @@ class Benchmark:
 
 
 def data_dirs(data_dir=None) -> list[Path]:
-    """Where local copies are looked for: the explicit dir, else $MHPO_BENCHMARK_DIR, else ../shared/benchmarks."""
+    """Where local copies are looked for: the explicit dir (config ``data_dir``, ``--data-dir``), else
+    $MHPO_BENCHMARK_DIR; nothing else (no directory is guessed from where the package sits)."""
     if data_dir:
         return [Path(data_dir).expanduser().resolve()]
     if os.environ.get("MHPO_BENCHMARK_DIR"):
         return [Path(os.environ["MHPO_BENCHMARK_DIR"]).expanduser().resolve()]
-    default = (REPO_ROOT.parent / "shared" / "benchmarks").resolve()
-    return [default] if default.is_dir() else []
+    return []
 
 
 def gold_of(value, rule: str, where: str = "") -> str:

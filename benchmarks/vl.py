@@ -8,8 +8,9 @@ Local layout (offline; nothing is downloaded unless ``MHPO_ONLINE=1``)::
     <DIR>/<name>/images/...     image files; the image field holds a path relative to <DIR>/<name>/
                                 (a list of paths for list-valued fields such as Geometry3K's ``images``)
 
-``python -m benchmarks.vl export --benchmark NAME --out DIR`` (or ``mhpo-bench prefetch``) writes that layout
-from the Hub (run it where the Hub is reachable, then copy DIR).
+``python -m benchmarks.vl export --benchmark NAME --out DIR`` writes that layout from the Hub (run it where
+the Hub is reachable, then copy DIR). DIR is ``--data-dir``, else ``$MHPO_BENCHMARK_DIR``
+(``benchmarks.catalog.data_dirs``).
 
 Image rule (recorded in every VL summary as ``image_resize``): an image whose longest side exceeds ``max_side``
 (default 1024 px) is downscaled so that its longest side equals ``max_side``, keeping the aspect ratio (bicubic);

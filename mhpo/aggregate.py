@@ -7,8 +7,9 @@ Reads ``EVALS/{model}/{objective}/seed{seed}/{checkpoint}/{benchmark}.jsonl`` (+
 
 * ``OUT/tables/main.{md,csv,tex}``: rows = objectives (``base`` = untrained model), columns = benchmarks +
   macro average; cells Avg@k (%) of the ``final`` checkpoint with a 95% CI (bootstrap over problems; with
-  several seeds a two-level bootstrap over seeds and problems). Where ``results/reference/*.json`` holds the
-  paper's numbers for the same model, they stand beside ours with the difference.
+  several seeds a two-level bootstrap over seeds and problems). Where the shipped
+  ``mhpo/resources/reference/*.json`` holds the paper's numbers for the same model, they stand beside ours with
+  the difference.
 * ``OUT/tables/training_signals.{md,csv,tex}``: per objective (mean over seeds), the training signals of
   ``mhpo.signals`` with this table's windows ``SIGNALS``: grad-norm spikes (> 3x the running median of the
   previous 50 steps), entropy drop (first 10% of steps minus last 10%), max |log r|, non-finite steps.
@@ -31,9 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mhpo import io, signals, tables
+from mhpo import io, resources, signals, tables
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 N_BOOT = 2000
 LEVEL = 0.95
 BASE = "base"
@@ -217,6 +217,11 @@ def cell_stats(cells: list[Cell], n_boot: int = N_BOOT) -> tuple[dict, dict]:
 # ------------------------------------------------------------------------------------------ reference
 def _norm_model(name: str) -> str:
     return str(name).rstrip("/").split("/")[-1].lower()
+
+
+def default_reference_dirs(out: Path) -> list[Path]:
+    """``OUT/reference`` (a results dir's own), then the paper's numbers shipped as package data."""
+    return [Path(out) / "reference", resources.reference_dir()]
 
 
 def load_references(ref_dirs: list[Path]) -> list[dict]:
@@ -633,7 +638,7 @@ def aggregate(runs_dirs: list[Path], evals_dir: Path, out: Path, experiments: li
     cells = discover_evals(evals_dir, exp)
     check_same_code(cells, runs_dirs)
     metrics = read_metrics(runs_dirs, exp)
-    refs = load_references(reference_dirs or [out / "reference", REPO_ROOT / "results" / "reference"])
+    refs = load_references(reference_dirs or default_reference_dirs(out))
     data = main_table(cells, refs, n_boot)
     tables = write_main(data, out / "tables", skipped) + write_stability(stability_table(metrics), out / "tables")
     figs = []
@@ -658,7 +663,7 @@ def configure(parser) -> None:
     parser.add_argument("--experiment", action="append", default=None, metavar="MODEL/LABEL",
                         help="only these experiments (repeatable; default: everything found)")
     parser.add_argument("--reference", action="append", default=None,
-                        help="directory of paper reference JSON files (default OUT/reference, else results/reference)")
+                        help="directory of paper reference JSON files (default OUT/reference, then the shipped mhpo/resources/reference)")
     parser.add_argument("--no-figures", action="store_true", help="tables only")
     parser.add_argument("--n-boot", type=int, default=N_BOOT, help=f"bootstrap resamples (default {N_BOOT})")
     parser.add_argument("--skipped", action="append", default=None, metavar="NAME=REASON",

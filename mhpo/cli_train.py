@@ -7,7 +7,7 @@ import argparse
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", required=True, help="recipe name (workflow/recipes/NAME.yaml) or YAML path")
+    parser.add_argument("--config", required=True, help="recipe name (mhpo/resources/recipes/NAME.yaml) or YAML path")
     parser.add_argument("--objective", required=True, help="registered objective (mhpo-bench objectives)")
     parser.add_argument("--param", action="append", default=[], metavar="K=V",
                         help="objective parameter override, e.g. --param c=2.0 (repeatable)")

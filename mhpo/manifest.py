@@ -12,19 +12,21 @@ from pathlib import Path
 
 from mhpo import io
 
-ROOT = Path(__file__).resolve().parents[1]
+PACKAGE_DIR = Path(__file__).resolve().parent
 PACKAGES = ("mhpo-bench", "torch", "transformers", "trl", "accelerate", "datasets", "tokenizers", "vllm", "deepspeed",
             "peft", "wandb", "math-verify", "numpy")
 
 
-def git_info(root: Path = ROOT) -> dict:
-    """``{sha, dirty}`` of the work tree, or ``{sha: None, dirty: None}`` outside a git checkout."""
+def git_info(package_dir: Path = PACKAGE_DIR) -> dict:
+    """``{sha, dirty}`` of the git work tree this package's code is tracked in (an editable install of a
+    checkout), or ``{sha: None, dirty: None}`` for an installed package, even one inside some git repository."""
     def run(*cmd):
-        return subprocess.run(["git", *cmd], cwd=root, capture_output=True, text=True, timeout=30)
+        return subprocess.run(["git", *cmd], cwd=package_dir, capture_output=True, text=True, timeout=30)
 
     try:
         sha = run("rev-parse", "HEAD")
-        if sha.returncode:
+        tracked = run("ls-files", "--error-unmatch", "__init__.py")  # this package's files, not an enclosing repo's
+        if sha.returncode or tracked.returncode:
             return {"sha": None, "dirty": None}
         status = run("status", "--porcelain", "--untracked-files=no")
         return {"sha": sha.stdout.strip(), "dirty": bool(status.stdout.strip())}

@@ -37,19 +37,19 @@ class Item:
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", required=True, help="workflow config: a name (workflow/config/NAME.yaml) or a path")
+    parser.add_argument("--config", required=True,
+                        help="workflow config: a name (./workflow/config/NAME.yaml) or a path")
     parser.add_argument("--site", default=None,
                         help="site layer profile dir (its `config: [site={...}]` entry gives the cache paths)")
     parser.add_argument("--dry-run", action="store_true", help="list what would be fetched; no network")
 
 
 def config_path(name: str) -> Path:
-    from mhpo.config import REPO_ROOT
-
+    """A path, or a config name looked up in the workflow directory (the current one): workflow/config/NAME.yaml."""
     p = Path(name)
     if p.suffix in (".yaml", ".yml") or p.exists():
         return p
-    return REPO_ROOT / "workflow" / "config" / f"{name}.yaml"
+    return Path("workflow") / "config" / f"{name}.yaml"
 
 
 def site_of_profile(profile_dir: str | os.PathLike) -> dict:
@@ -199,7 +199,7 @@ def main(args) -> int:
     env.setup()
     cache = env.hf_hub_cache()
     try:
-        _, plan = mcfg.load(raw, workdir=mcfg.REPO_ROOT if not path.is_absolute() else ".")
+        _, plan = mcfg.load(raw, workdir=".")
     except mcfg.ConfigError as e:
         print(f"mhpo-bench prefetch: {path}: error: {e}", file=sys.stderr)
         return 2

@@ -1,7 +1,10 @@
 """Training recipes: one YAML file per (model, data) setting, validated here and turned into a ``GRPOConfig``.
 
-A recipe has fixed sections; every key is known, typed and defaulted (``SCHEMA``). An unknown or mistyped key
-is an error that names the key (with a "did you mean" hint), so a typo can never silently fall back to a default.
+The schema is the :class:`Recipe` dataclass tree (in the style of TRL's ``GRPOConfig``): every key is typed,
+defaulted and documented in ``metadata["help"]``; cross-field checks run in ``__post_init__``. ``SCHEMA`` and
+``CHOICES`` are derived from it. An unknown or mistyped key is an error that names the key (with a "did you
+mean" hint), so a typo can never silently fall back to a default. Shipped recipes are package data
+(``mhpo/resources/recipes``).
 
 Batch arithmetic (all counts are completions, i.e. prompt × sample):
 
@@ -17,125 +20,244 @@ so every objective's ratio control is exercised, identically for all methods.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import difflib
+import functools
 import os
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-RECIPE_DIR = Path(__file__).resolve().parents[1] / "workflow" / "recipes"
+from mhpo import resources
 
-_NUM = (int, float)
-_OPT_STR = (str, type(None))
-_OPT_NUM = (int, float, type(None))
-_OPT_INT = (int, type(None))
-
-# section -> key -> (allowed types, default). ``REQUIRED`` marks keys without a default.
-REQUIRED = object()
-SCHEMA: dict[str, dict[str, tuple[tuple, Any]]] = {
-    "model": {
-        "path": ((str,), REQUIRED),            # "tiny" (built offline by mhpo.tiny), a local dir, or a Hub id
-        "tiny_task": (_OPT_STR, None),          # task the tiny model is warm-started on (default: data.task)
-        "tiny_warm_start_steps": (_OPT_INT, None),
-        "dtype": ((str,), "float32"),          # float32 | bfloat16 | float16 | auto
-        "attn_implementation": (_OPT_STR, None),
-        "gradient_checkpointing": ((bool,), False),
-        "trust_remote_code": ((bool,), False),  # run the model repo's own Python code on load: opt-in, per recipe
-    },
-    "data": {
-        "task": (_OPT_STR, None),               # a mhpo.tasks name (offline synthetic task) ...
-        "hf_dataset": (_OPT_STR, None),         # ... or a Hub id, a local dataset dir or .parquet/.jsonl file (mhpo.data)
-        "hf_config": (_OPT_STR, None),
-        "split": ((str,), "train"),
-        "problem_field": ((str,), "problem"),  # text or chat messages [{role, content}]; dotted for nested fields
-        "answer_field": ((str,), "answer"),    # dotted for nested fields, e.g. reward_model.ground_truth
-        "strip_text": ((list,), []),           # literal strings removed from each problem (a dataset's own instruction)
-        "n_train": (_OPT_INT, None),            # rows to keep (None: all)
-        "prompt_format": ((str,), "plain"),    # plain (raw text) | chat (conversational, chat template)
-        "system_prompt": (_OPT_STR, None),
-        "instruction": (_OPT_STR, None),        # appended to each problem (e.g. "put the answer in \\boxed{}")
-        # Vision-language data: the column holding each row's image (or a list; the first is used). When set,
-        # data.task names a mhpo.vl.tasks task, model.path 'tiny' builds the tiny VLM (mhpo.vl.tiny) and the
-        # reward is mhpo.vl.rewards.vl_correctness_reward (docs/vl.md).
-        "image_field": (_OPT_STR, None),
-    },
-    "reward": {
-        "correctness": (_NUM, 1.0),             # weight of mhpo.rewards.correctness_reward
-        "format": (_NUM, 0.0),                  # weight of mhpo.rewards.format_reward (0: not used)
-    },
-    "objective_params": {},                     # free-form: validated by mhpo.objectives.get
-    "rollout": {
-        "group_size": ((int,), 8),
-        "prompts_per_rollout": ((int,), 16),
-        "updates_per_rollout": ((int,), 2),
-        "micro_batch_size": ((int,), 8),        # completions per device per forward/backward
-        "max_completion_length": ((int,), 256),
-        "temperature": (_NUM, 1.0),
-        "top_p": (_NUM, 1.0),
-        "top_k": (_OPT_INT, None),
-    },
-    "advantage": {
-        "mode": ((str,), "group"),             # group (GRPO) | mean_only (Dr. GRPO) | batch (batch std)
-    },
-    "dapo": {
-        "dynamic_sampling": ((bool,), False),
-        "max_generation_rounds": ((int,), 8),
-        "overlong_shaping": ((bool,), False),
-        "overlong_cache": ((int,), 0),          # L_cache of DAPO's soft overlong punishment
-        "mask_truncated": ((bool,), False),     # overlong filtering
-    },
-    "optim": {
-        "lr": (_NUM, 1e-6),
-        "max_steps": ((int,), 100),
-        "lr_scheduler": ((str,), "constant"),
-        "warmup_ratio": (_NUM, 0.0),
-        "weight_decay": (_NUM, 0.0),
-        "max_grad_norm": (_NUM, 1.0),
-        "adam_beta1": (_NUM, 0.9),
-        "adam_beta2": (_NUM, 0.999),
-        "max_consecutive_nonfinite": ((int,), 3),  # abort after this many skipped (non-finite) steps in a row
-    },
-    "checkpoint": {
-        "every": ((int,), 50),
-        "keep_last": (_OPT_INT, None),          # None: keep every periodic checkpoint (evaluation reads them)
-    },
-    "vllm": {
-        "enabled": ((bool,), False),
-        "mode": ((str,), "colocate"),          # colocate | server
-        "gpu_memory_utilization": (_NUM, 0.3),
-        "tensor_parallel_size": ((int,), 1),
-        "enable_sleep_mode": ((bool,), False),
-        "server_base_url": (_OPT_STR, None),
-        "is_correction": ((bool,), True),      # TRL's rollout/training mismatch correction, same for all methods
-        "is_mode": ((str,), "sequence_mask"),
-        "is_clip_min": (_OPT_NUM, None),
-        "is_clip_max": (_OPT_NUM, 3.0),
-    },
-    "wandb": {
-        "enabled": ((bool,), True),
-        "project": ((str,), "mhpo-bench"),
-        "mode": ((str,), "offline"),
-    },
-    "seeds": ((list,), [0]),
-    "name": ((str,), REQUIRED),
-    "precision": ((str,), "fp32"),              # fp32 | bf16 | fp16
-}
-
-CHOICES = {
-    "advantage.mode": ("group", "mean_only", "batch"),
-    "data.prompt_format": ("plain", "chat"),
-    "model.dtype": ("float32", "bfloat16", "float16", "auto"),
-    "precision": ("fp32", "bf16", "fp16"),
-    "vllm.mode": ("colocate", "server"),
-    "vllm.is_mode": ("token_truncate", "token_mask", "sequence_truncate", "sequence_mask"),
-    "wandb.mode": ("offline", "online", "disabled"),
-}
-SCALE_REWARDS = {"group": "group", "mean_only": "none", "batch": "batch"}
-
+RECIPE_DIR = resources.recipes_dir()  # package data (mhpo/resources/recipes)
+RESOLVED_RECIPE = "recipe.resolved.yaml"  # a training run's one config file, in its run directory
 
 class RecipeError(ValueError):
     """A recipe is malformed; the message names the key and the fix."""
+
+
+def _f(default, help: str, choices: tuple | None = None):
+    """A field with a default and help text (as TRL's GRPOConfig); ``choices`` are checked after loading."""
+    meta = {"help": help, **({"choices": choices} if choices else {})}
+    if isinstance(default, (list, dict)):
+        return dataclasses.field(default_factory=lambda: copy.deepcopy(default), metadata=meta)
+    return dataclasses.field(default=default, metadata=meta)
+
+
+@dataclasses.dataclass
+class ModelArgs:
+    path: str | None = _f(None, "required: 'tiny' (built offline by mhpo.tiny), a local dir, or a Hub id")
+    tiny_task: str | None = _f(None, "task the tiny model is warm-started on (default: data.task)")
+    tiny_warm_start_steps: int | None = _f(None, "SFT steps of the tiny model's warm start (default: the builder's)")
+    dtype: str = _f("float32", "weights dtype", ("float32", "bfloat16", "float16", "auto"))
+    attn_implementation: str | None = _f(None, "transformers attn_implementation (None: its default)")
+    gradient_checkpointing: bool = _f(False, "recompute activations in the backward pass")
+    trust_remote_code: bool = _f(False, "run the model repo's own Python code on load: opt-in, per recipe")
+
+
+@dataclasses.dataclass
+class DataArgs:
+    task: str | None = _f(None, "a mhpo.tasks name (offline synthetic task) ...")
+    hf_dataset: str | None = _f(None, "... or a Hub id, a local dataset dir or .parquet/.jsonl file (mhpo.data)")
+    hf_config: str | None = _f(None, "the dataset's config name")
+    split: str = _f("train", "the dataset split")
+    problem_field: str = _f("problem", "text or chat messages [{role, content}]; dotted for nested fields")
+    answer_field: str = _f("answer", "dotted for nested fields, e.g. reward_model.ground_truth")
+    strip_text: list = _f([], "literal strings removed from each problem (a dataset's own instruction)")
+    n_train: int | None = _f(None, "rows to keep (None: all)")
+    prompt_format: str = _f("plain", "plain (raw text) | chat (conversational, chat template)", ("plain", "chat"))
+    system_prompt: str | None = _f(None, "system message of chat prompts")
+    instruction: str | None = _f(None, "appended to each problem (e.g. \"put the answer in \\boxed{}\")")
+    # When set, data.task names a mhpo.vl.tasks task, model.path 'tiny' builds the tiny VLM (mhpo.vl.tiny) and
+    # the reward is mhpo.vl.rewards.vl_correctness_reward (docs/vl.md).
+    image_field: str | None = _f(None, "vision-language data: the column holding each row's image (or a list)")
+
+
+@dataclasses.dataclass
+class RewardArgs:
+    correctness: float = _f(1.0, "weight of mhpo.rewards.correctness_reward")
+    format: float = _f(0.0, "weight of mhpo.rewards.format_reward (0: not used)")
+
+
+@dataclasses.dataclass
+class RolloutArgs:
+    group_size: int = _f(8, "completions per prompt (G)")
+    prompts_per_rollout: int = _f(16, "prompts per rollout (P)")
+    updates_per_rollout: int = _f(2, "optimizer steps per rollout (U); steps 2..U are off-policy")
+    micro_batch_size: int = _f(8, "completions per device per forward/backward")
+    max_completion_length: int = _f(256, "maximum completion tokens")
+    temperature: float = _f(1.0, "sampling temperature")
+    top_p: float = _f(1.0, "nucleus sampling")
+    top_k: int | None = _f(None, "top-k sampling (None: off)")
+
+
+@dataclasses.dataclass
+class AdvantageArgs:
+    mode: str = _f("group", "group (GRPO) | mean_only (Dr. GRPO) | batch (batch std)", ("group", "mean_only", "batch"))
+
+
+@dataclasses.dataclass
+class DapoArgs:
+    dynamic_sampling: bool = _f(False, "regenerate groups whose rewards are all equal")
+    max_generation_rounds: int = _f(8, "generation rounds allowed per rollout with dynamic sampling")
+    overlong_shaping: bool = _f(False, "DAPO's soft overlong punishment")
+    overlong_cache: int = _f(0, "L_cache of DAPO's soft overlong punishment")
+    mask_truncated: bool = _f(False, "overlong filtering: truncated completions get no gradient")
+
+
+@dataclasses.dataclass
+class OptimArgs:
+    lr: float = _f(1e-6, "learning rate")
+    max_steps: int = _f(100, "optimizer steps")
+    lr_scheduler: str = _f("constant", "transformers lr_scheduler_type")
+    warmup_ratio: float = _f(0.0, "fraction of steps of linear warm-up")
+    weight_decay: float = _f(0.0, "AdamW weight decay")
+    max_grad_norm: float = _f(1.0, "gradient clipping norm")
+    adam_beta1: float = _f(0.9, "AdamW beta1")
+    adam_beta2: float = _f(0.999, "AdamW beta2")
+    max_consecutive_nonfinite: int = _f(3, "abort after this many skipped (non-finite) steps in a row")
+
+
+@dataclasses.dataclass
+class CheckpointArgs:
+    every: int = _f(50, "save a checkpoint every this many optimizer steps")
+    keep_last: int | None = _f(None, "None: keep every periodic checkpoint (evaluation reads them)")
+
+
+@dataclasses.dataclass
+class VllmArgs:
+    enabled: bool = _f(False, "generate with vLLM (TRL's use_vllm)")
+    mode: str = _f("colocate", "colocate | server", ("colocate", "server"))
+    gpu_memory_utilization: float = _f(0.3, "vLLM's share of GPU memory (colocate)")
+    tensor_parallel_size: int = _f(1, "vLLM tensor parallelism")
+    enable_sleep_mode: bool = _f(False, "offload vLLM weights between generations")
+    server_base_url: str | None = _f(None, "URL of a vLLM server (mode server)")
+    is_correction: bool = _f(True, "TRL's rollout/training mismatch correction, same for all methods")
+    is_mode: str = _f("sequence_mask", "importance-sampling correction mode",
+                      ("token_truncate", "token_mask", "sequence_truncate", "sequence_mask"))
+    is_clip_min: float | None = _f(None, "lower clip of the correction ratio")
+    is_clip_max: float | None = _f(3.0, "upper clip of the correction ratio")
+
+
+@dataclasses.dataclass
+class WandbArgs:
+    enabled: bool = _f(True, "log to Weights & Biases")
+    project: str = _f("mhpo-bench", "W&B project")
+    mode: str = _f("offline", "offline | online | disabled", ("offline", "online", "disabled"))
+
+
+@dataclasses.dataclass
+class Recipe:
+    """A training recipe: every key typed, defaulted and documented (``metadata["help"]``), as TRL's
+    ``GRPOConfig``. Cross-field checks run in ``__post_init__`` and raise :class:`RecipeError` naming the key and
+    the fix. Build one from a YAML mapping with :meth:`from_dict` (unknown keys and wrong types are errors);
+    :meth:`to_dict` gives the resolved mapping the trainer reads."""
+
+    model: ModelArgs = dataclasses.field(default_factory=ModelArgs, metadata={"help": "the policy model"})
+    data: DataArgs = dataclasses.field(default_factory=DataArgs, metadata={"help": "training prompts and answers"})
+    reward: RewardArgs = dataclasses.field(default_factory=RewardArgs, metadata={"help": "reward weights"})
+    objective_params: dict = _f({}, "objective name -> parameters (validated by mhpo.objectives.get)")
+    rollout: RolloutArgs = dataclasses.field(default_factory=RolloutArgs, metadata={"help": "generation, batches"})
+    advantage: AdvantageArgs = dataclasses.field(default_factory=AdvantageArgs, metadata={"help": "normalisation"})
+    dapo: DapoArgs = dataclasses.field(default_factory=DapoArgs, metadata={"help": "DAPO's data-side techniques"})
+    optim: OptimArgs = dataclasses.field(default_factory=OptimArgs, metadata={"help": "optimizer and schedule"})
+    checkpoint: CheckpointArgs = dataclasses.field(default_factory=CheckpointArgs, metadata={"help": "saving"})
+    vllm: VllmArgs = dataclasses.field(default_factory=VllmArgs, metadata={"help": "vLLM generation (GPU)"})
+    wandb: WandbArgs = dataclasses.field(default_factory=WandbArgs, metadata={"help": "logging"})
+    seeds: list = _f([0], "seeds `mhpo-bench train` runs when --seed is not given")
+    name: str | None = _f(None, "required: the recipe's name (recorded in every manifest)")
+    precision: str = _f("fp32", "training precision", ("fp32", "bf16", "fp16"))
+
+    def __post_init__(self):
+        _check(self.to_dict(), "<recipe>")
+
+    @classmethod
+    def from_dict(cls, raw: dict, source: str = "<recipe>") -> Recipe:
+        """Type-check ``raw`` against the fields (unknown keys, wrong types, missing required keys are errors
+        naming the key), fill in defaults, then run the cross-field checks."""
+        if not isinstance(raw, dict):
+            raise RecipeError(f"recipe {source}: top level must be a mapping of sections; got {type(raw).__name__}")
+        known = {f.name: f for f in dataclasses.fields(cls)}
+        for key in raw:
+            if key not in known:
+                raise RecipeError(f"recipe {source}: unknown key {key!r}{_hint(key, known)}")
+        kwargs = {}
+        for name, f in known.items():
+            section = _SECTIONS.get(name)
+            if section is None:
+                if name in raw:
+                    value = raw[name]
+                    if name == "objective_params":
+                        if value is not None and not isinstance(value, dict):
+                            raise RecipeError(f"recipe {source}: section {name!r} must be a mapping; got {value!r}")
+                        value = dict(value or {})
+                    else:
+                        value = _typecheck(f"recipe {source}: {name!r}", value, _types(cls, name))
+                    kwargs[name] = value
+                continue
+            sub = raw.get(name) or {}
+            if not isinstance(sub, dict):
+                raise RecipeError(f"recipe {source}: section {name!r} must be a mapping; got {sub!r}")
+            sub_fields = {g.name for g in dataclasses.fields(section)}
+            for key in sub:
+                if key not in sub_fields:
+                    raise RecipeError(f"recipe {source}: unknown key '{name}.{key}'{_hint(key, sub_fields)}")
+            kwargs[name] = section(**{k: _typecheck(f"recipe {source}: '{name}.{k}'", v, _types(section, k))
+                                      for k, v in sub.items()})
+        for dotted in _REQUIRED_KEYS:
+            head, _, tail = dotted.partition(".")
+            value = kwargs.get(head)
+            if tail and value is not None:
+                value = getattr(value, tail)
+            if value is None:
+                raise RecipeError(f"recipe {source}: missing required key {_quote(dotted)}")
+        try:
+            return cls(**kwargs)
+        except RecipeError as e:  # __post_init__ does not know the file: name it
+            raise RecipeError(str(e).replace("recipe <recipe>:", f"recipe {source}:", 1)) from None
+
+    def to_dict(self) -> dict:
+        return {f.name: copy.deepcopy(dataclasses.asdict(v) if dataclasses.is_dataclass(v) else v)
+                for f in dataclasses.fields(self) for v in [getattr(self, f.name)]}
+
+
+_SECTIONS = {f.name: f.default_factory for f in dataclasses.fields(Recipe)
+             if f.default_factory is not dataclasses.MISSING and dataclasses.is_dataclass(f.default_factory)}
+_REQUIRED_KEYS = ("name", "model.path")
+_PY = {"int": int, "float": float, "str": str, "bool": bool, "list": list, "dict": dict, "None": type(None)}
+
+
+def _quote(dotted: str) -> str:
+    return f"'{dotted}'" if "." in dotted else repr(dotted)
+
+
+@functools.lru_cache(maxsize=None)
+def _types(cls, name: str) -> tuple:
+    """The accepted Python types of field ``name`` from its annotation (``float`` also accepts ``int``)."""
+    ann = {f.name: f.type for f in dataclasses.fields(cls)}[name]
+    out = tuple(_PY[t.strip()] for t in str(ann).split("|"))
+    return (int,) + out if float in out else out
+
+
+def _default(f: dataclasses.Field):
+    return f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+
+
+def _schema_of(cls) -> dict:
+    return {f.name: (_types(cls, f.name), _default(f)) for f in dataclasses.fields(cls)}
+
+
+# section -> key -> (allowed types, default), derived from the dataclasses (``mhpo-bench validate-config`` reads
+# the section names to tell a recipe from a workflow config)
+SCHEMA: dict[str, Any] = {f.name: (_schema_of(_SECTIONS[f.name]) if f.name in _SECTIONS else
+                                   {} if f.name == "objective_params" else (_types(Recipe, f.name), _default(f)))
+                          for f in dataclasses.fields(Recipe)}
+CHOICES = {f"{s}.{g.name}" if s else g.name: g.metadata["choices"]
+           for s, cls in [("", Recipe), *_SECTIONS.items()] for g in dataclasses.fields(cls)
+           if "choices" in g.metadata}
+SCALE_REWARDS = {"group": "group", "mean_only": "none", "batch": "batch"}
 
 
 def path_for(name_or_path: str | os.PathLike) -> Path:
@@ -184,7 +306,8 @@ def _typecheck(where: str, value, types: tuple):
 
 
 def resolve(raw: dict, source: str = "<recipe>", overrides: dict[str, Any] | None = None) -> dict:
-    """Validate ``raw`` against ``SCHEMA`` and return the fully defaulted recipe (a new dict)."""
+    """Validate ``raw`` (with dotted ``overrides`` applied) as a :class:`Recipe` and return the fully defaulted
+    recipe as a new dict."""
     if not isinstance(raw, dict):
         raise RecipeError(f"recipe {source}: top level must be a mapping of sections; got {type(raw).__name__}")
     raw = copy.deepcopy(raw)
@@ -194,39 +317,22 @@ def resolve(raw: dict, source: str = "<recipe>", overrides: dict[str, Any] | Non
         for part in parts[:-1]:
             node = node.setdefault(part, {})
         node[parts[-1]] = value
-    out: dict[str, Any] = {}
-    for key in raw:
-        if key not in SCHEMA:
-            raise RecipeError(f"recipe {source}: unknown key {key!r}{_hint(key, SCHEMA)}")
-    for key, spec in SCHEMA.items():
-        if isinstance(spec, tuple):  # top-level scalar
-            types, default = spec
-            if key not in raw:
-                if default is REQUIRED:
-                    raise RecipeError(f"recipe {source}: missing required key {key!r}")
-                out[key] = copy.deepcopy(default)
-            else:
-                out[key] = _typecheck(f"recipe {source}: {key!r}", raw[key], types)
-            continue
-        section = raw.get(key) or {}
-        if not isinstance(section, dict):
-            raise RecipeError(f"recipe {source}: section {key!r} must be a mapping; got {section!r}")
-        if key == "objective_params":
-            out[key] = dict(section)
-            continue
-        out[key] = {}
-        for sub in section:
-            if sub not in spec:
-                raise RecipeError(f"recipe {source}: unknown key '{key}.{sub}'{_hint(sub, spec)}")
-        for sub, (types, default) in spec.items():
-            if sub in section:
-                out[key][sub] = _typecheck(f"recipe {source}: '{key}.{sub}'", section[sub], types)
-            elif default is REQUIRED:
-                raise RecipeError(f"recipe {source}: missing required key '{key}.{sub}'")
-            else:
-                out[key][sub] = copy.deepcopy(default)
-    _check(out, source)
-    return out
+    return Recipe.from_dict(raw, source).to_dict()
+
+
+def check_objective_params(rec: dict, source: str = "<recipe>") -> None:
+    """Every name under ``objective_params`` is a registered objective that accepts its parameters (names and
+    values: ``mhpo.objectives.get``), else the typo would be ignored or fail only inside the training job. The
+    planner runs this on every recipe it plans; answers are cached on disk (mhpo.objective_cache)."""
+    from mhpo import objective_cache
+
+    for name, params in (rec.get("objective_params") or {}).items():
+        if not isinstance(params, dict):
+            raise RecipeError(f"recipe {source}: objective_params.{name}: must be a mapping of parameters, "
+                              f"got {params!r}")
+        problem = objective_cache.check(str(name), params)
+        if problem:
+            raise RecipeError(f"recipe {source}: objective_params.{name}: {problem[1]}")
 
 
 def get(recipe: dict, dotted: str):

@@ -1,7 +1,9 @@
 """``mhpo-bench new-objective NAME``: write a starter objective and its conformance test.
 
 Writes ``baselines/NAME.py`` (a working < 40-line objective that registers itself) and
-``tests/test_objective_NAME.py`` (runs every conformance check of tests/test_conformance.py on it).
+``tests/test_objective_NAME.py`` (runs every conformance check of tests/test_conformance.py on it), under the
+current directory (a checkout with ``baselines/`` and ``tests/``) or the directories given. Never into the
+installed package: without ``baselines/`` here and without ``--baselines-dir`` it stops and says so.
 Refuses to overwrite an existing file or to reuse a registered name; NAME must be a lower-case identifier.
 """
 
@@ -11,7 +13,6 @@ import keyword
 import re
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
 
 OBJECTIVE = '''"""{name}: <one line on what the objective does> (<paper>, arXiv <id>).
 
@@ -82,15 +83,31 @@ def write(name: str, baselines_dir: Path, tests_dir: Path) -> list[Path]:
 
 def configure(parser) -> None:
     parser.add_argument("name", help="objective name: a lower-case Python identifier, e.g. my_obj")
-    parser.add_argument("--baselines-dir", default=str(ROOT / "baselines"), help="where the objective goes")
-    parser.add_argument("--tests-dir", default=str(ROOT / "tests"), help="where its test stub goes")
+    parser.add_argument("--baselines-dir", default=None,
+                        help="where the objective goes (default: ./baselines, which must exist)")
+    parser.add_argument("--tests-dir", default=None,
+                        help="where its test stub goes (default: ./tests if it exists, else the baselines dir)")
+
+
+def target_dirs(baselines_dir: str | None, tests_dir: str | None, cwd: Path | None = None) -> tuple[Path, Path]:
+    """The given directories, else the current directory's ``baselines/`` and ``tests/``; ValueError when
+    neither names a place to write (the installed package is never a default: it may be site-packages)."""
+    cwd = Path.cwd() if cwd is None else cwd
+    if baselines_dir is None:
+        if not (cwd / "baselines").is_dir():
+            raise ValueError(f"no baselines/ directory in {cwd}; run from a checkout of mhpo-bench or pass "
+                             "--baselines-dir DIR (and --tests-dir DIR)")
+        baselines_dir = cwd / "baselines"
+    if tests_dir is None:
+        tests_dir = cwd / "tests" if (cwd / "tests").is_dir() else baselines_dir
+    return Path(baselines_dir), Path(tests_dir)
 
 
 def main(args) -> int:
     import sys
 
     try:
-        paths = write(args.name, Path(args.baselines_dir), Path(args.tests_dir))
+        paths = write(args.name, *target_dirs(args.baselines_dir, args.tests_dir))
     except (ValueError, FileExistsError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -13,6 +13,7 @@ The run directory layout is specified in docs/interfaces.md ("Training run direc
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 import shutil
@@ -63,7 +64,7 @@ def main(args) -> int:
         if args.dry_run:
             print(json.dumps(dry_run(rec, objective, seed, run_dir), indent=2, default=str))
             continue
-        status = max(status, train(rec, objective, seed, run_dir))
+        status = max(status, train(rec, objective, seed, run_dir, recipe_file=recipes.path_for(args.config)))
     return status
 
 
@@ -315,9 +316,22 @@ def check_inputs(rec: dict, resume: Path | None, previous: Path | None = None) -
 
 
 # -------------------------------------------------------------------------------------------- train
-def train(rec: dict, objective: objectives.Objective, seed: int, run_dir: Path) -> int:
+def _keep_resolved_recipe(rec: dict, run_dir: Path, recipe_file: Path | None) -> dict:
+    """``RUN_DIR/recipe.resolved.yaml`` (kept as the workflow wrote it, else written from the resolved ``rec``)
+    and its sha256, for the manifest."""
+    path = run_dir / recipes.RESOLVED_RECIPE
+    if recipe_file is None or Path(recipe_file).resolve() != path.resolve():
+        io.write_text(path, f"# resolved from {recipe_file or 'a recipe'} by mhpo-bench train\n" + recipes.dump(rec))
+    return {"path": recipes.RESOLVED_RECIPE, "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+            "source": str(recipe_file) if recipe_file else None}
+
+
+def train(rec: dict, objective: objectives.Objective, seed: int, run_dir: Path,
+          recipe_file: Path | None = None) -> int:
     """Train (or resume) one run; returns 0 on success, 1 on failure (the manifest records why), 2 when the model
-    or the checkpoint to resume from is missing or corrupt (nothing is written)."""
+    or the checkpoint to resume from is missing or corrupt (nothing is written). The run's one config file,
+    ``RUN_DIR/recipe.resolved.yaml``, is ``recipe_file`` when that is it (the workflow's), else written from
+    ``rec``; the manifest records its sha256."""
     from mhpo.models import ModelLoadError
     from mhpo.trainer import STAGING, complete_checkpoints
 
@@ -354,6 +368,7 @@ def train(rec: dict, objective: objectives.Objective, seed: int, run_dir: Path) 
         "wall_time_s": prev.get("wall_time_s", 0.0), "attempts": prev.get("attempts", 0) + 1,
         "resumed_from": prev.get("resumed_from", []) + ([resume.name] if resume else []),
         "wandb_id": prev.get("wandb_id"), "started_at": prev.get("started_at", time.strftime("%Y-%m-%dT%H:%M:%S%z")),
+        "recipe_file": _keep_resolved_recipe(rec, run_dir, recipe_file) if main_rank else None,
     }
     try:
         _cpu_deepspeed()

@@ -10,7 +10,9 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED_BENCHMARKS = Path(os.environ.get("MHPO_BENCHMARK_DIR", ROOT.parent / "shared" / "benchmarks"))
+# The package never guesses where benchmark data are: the tests name the copies beside the checkout explicitly
+# (pytest_configure exports MHPO_BENCHMARK_DIR, for the tests' subprocesses too), unless it is set already.
+SHARED_BENCHMARKS = Path(os.environ.get("MHPO_BENCHMARK_DIR") or ROOT.parent / "shared" / "benchmarks")
 REQUIREMENTS = ("benchmarks", "slurm", "smollm")  # what a test may find missing here; `MHPO_REQUIRE` names those CI needs
 
 # "ci": the same examples on every run (derandomize), no example database; selected by MHPO_HYPOTHESIS_PROFILE=ci
@@ -49,6 +51,8 @@ def pytest_configure(config):
     # built once (mhpo.tiny.cached) and reused by every test that trains or runs the workflow.
     os.environ["MHPO_CACHE_DIR"] = os.environ.get("MHPO_CACHE_DIR") or str(ROOT / ".cache" / "tests")
     env.setup(os.environ["MHPO_CACHE_DIR"])
+    if SHARED_BENCHMARKS.is_dir():
+        os.environ["MHPO_BENCHMARK_DIR"] = str(SHARED_BENCHMARKS)
 
 
 @pytest.fixture(scope="session")

@@ -95,7 +95,7 @@ def test_bad_objective_parameter_in_a_workflow_config(params, message):
 
 
 def test_unknown_objective_parameter_in_a_recipe(tmp_path, capsys):
-    recipe = yaml.safe_load((ROOT / "workflow" / "recipes" / "tiny.yaml").read_text())
+    recipe = yaml.safe_load((ROOT / "mhpo" / "resources" / "recipes" / "tiny.yaml").read_text())
     recipe.setdefault("objective_params", {})["mhpo"] = {"k": 2.0}
     path = tmp_path / "r.yaml"
     path.write_text(yaml.safe_dump(recipe))
@@ -107,7 +107,7 @@ def test_unknown_objective_parameter_in_a_recipe(tmp_path, capsys):
 
 # ------------------------------------------------------------------------------------------ config files
 def test_recipe_missing_a_required_key(tmp_path, capsys):
-    recipe = yaml.safe_load((ROOT / "workflow" / "recipes" / "tiny.yaml").read_text())
+    recipe = yaml.safe_load((ROOT / "mhpo" / "resources" / "recipes" / "tiny.yaml").read_text())
     del recipe["model"]["path"]
     path = tmp_path / "r.yaml"
     path.write_text(yaml.safe_dump(recipe))
@@ -293,7 +293,7 @@ def test_every_out_pointing_at_a_file_is_refused(tmp_path, capsys, command):
 def test_validate_config_on_a_directory_and_on_a_recipe(tmp_path, capsys):
     assert cli.main(["validate-config", str(tmp_path)]) == 2
     assert "is a directory, not a file" in capsys.readouterr().err
-    assert cli.main(["validate-config", str(ROOT / "workflow" / "recipes" / "tiny.yaml")]) == 0
+    assert cli.main(["validate-config", str(ROOT / "mhpo" / "resources" / "recipes" / "tiny.yaml")]) == 0
     assert "kind: recipe" in capsys.readouterr().out
 
 

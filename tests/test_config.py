@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from mhpo import config as mcfg
+from mhpo import recipe
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "workflow" / "config"
@@ -90,11 +91,15 @@ def test_shipped_config_plans_what_its_file_says(name):
         argv = shlex.split(plan.train_command(model, label, seed, "out/final"))
         i = argv.index("train")
         flags = dict(zip(argv[i + 1::2], argv[i + 2::2]))
-        assert flags["--config"] == e.get("recipe", d.get("recipe")) and flags["--objective"] == e["objective"]
-        assert flags["--seed"] == str(seed)
-        sets = [argv[j + 1] for j, a in enumerate(argv) if a == "--set"]
-        for key, value in {**(d.get("set") or {}), **(e.get("set") or {})}.items():
-            assert f"{key}={value if isinstance(value, str) else json.dumps(value)}" in sets, (key, sets)
+        # one resolved config file per job: the recipe with the experiment's `set` overrides, nothing re-parsed
+        assert flags["--config"] == plan.resolved_recipe_path(model, label, seed) == \
+            f"{plan.run(model, label, seed).path}/recipe.resolved.yaml"
+        assert flags["--objective"] == e["objective"] and flags["--seed"] == str(seed)
+        assert "--set" not in argv and "--param" not in argv
+        resolved = plan.run(model, label, seed).resolved
+        expected_rec = recipe.load(e.get("recipe", d.get("recipe")), {**(d.get("set") or {}), **(e.get("set") or {})})
+        for key in {**(d.get("set") or {}), **(e.get("set") or {})}:
+            assert recipe.get(resolved, key) == recipe.get(expected_rec, key), key
     data_dir = (d.get("evaluation") or {}).get("data_dir")
     if data_dir:  # a folder of this repository (vl_tiny: the VL fixtures), so every listed benchmark is found
         assert (ROOT / data_dir).is_dir(), data_dir
@@ -173,7 +178,8 @@ def test_shell_metacharacters_are_quoted():
     out = f"results/runs/tiny/{evil}/seed0/final"
     argv = shlex.split(plan.train_command("tiny", evil, 0, out))
     assert argv[argv.index("--out") + 1] == f"results/runs/tiny/{evil}/seed0"
-    assert "--param" in argv and "c=2.0" in argv
+    assert argv[argv.index("--config") + 1] == f"results/runs/tiny/{evil}/seed0/recipe.resolved.yaml"
+    assert plan.run("tiny", evil, 0).resolved["objective_params"] == {"mhpo": {"c": 2.0}}
     ev = shlex.split(plan.eval_command("tiny", evil, 0, "final").split(" && ")[0])
     assert ev[ev.index("--out") + 1] == f"results/evals/tiny/{evil}/seed0/final"
     assert ev[ev.index("--label") + 1] == f"tiny/{evil}/seed0"
@@ -211,7 +217,8 @@ def test_validate_config_cli(tmp_path):
     p = subprocess.run([sys.executable, "-m", "mhpo.cli", "validate-config", str(CONFIGS / "default.yaml"), "--jobs"],
                        capture_output=True, text=True)
     assert p.returncode == 0, p.stderr
-    assert "train: 10" in p.stdout and "mhpo-bench train --config tiny --objective mhpo" in p.stdout
+    assert "train: 10" in p.stdout
+    assert "mhpo-bench train --config results/runs/tiny/mhpo/seed0/recipe.resolved.yaml --objective mhpo" in p.stdout
 
 
 def test_studies_are_planned_apart_from_the_main_experiments():
@@ -224,8 +231,10 @@ def test_studies_are_planned_apart_from_the_main_experiments():
     assert all(e.startswith("tiny/") for e in plan.experiments())
     # rules look jobs up through the main plan: study jobs resolve to the study's settings and paths
     cmd = shlex.split(plan.train_command("u16-lr2e-3", "is_pg", 2, "results/runs/u16-lr2e-3/is_pg/seed2/final"))
-    assert "rollout.updates_per_rollout=16" in cmd and "optim.max_steps=128" in cmd and "data.n_train=512" in cmd
-    assert "model.path=results/models/u16-lr2e-3" in cmd
+    assert cmd[cmd.index("--config") + 1] == "results/runs/u16-lr2e-3/is_pg/seed2/recipe.resolved.yaml"
+    rec = plan.run("u16-lr2e-3", "is_pg", 2).resolved
+    assert (rec["rollout"]["updates_per_rollout"], rec["optim"]["max_steps"], rec["data"]["n_train"]) == (16, 128, 512)
+    assert rec["model"]["path"] == "results/models/u16-lr2e-3"
     assert plan.eval_job("u1-lr5e-4", "base", 0, "base").model_path == "results/models/u1-lr5e-4"
     assert plan.run("u1-lr5e-4", "mhpo", 1).path == "results/runs/u1-lr5e-4/mhpo/seed1"
     assert study.results_dir == plan.results_dir
@@ -249,3 +258,40 @@ def test_study_errors_name_the_key(tmp_path):
     assert msg.startswith("studies.stability: model label(s) ['tiny']") and "own model labels" in msg
     (tmp_path / "s.yaml").write_text(yaml.safe_dump({**study, "defaults": {**study["defaults"], "seeds": []}}))
     assert _err(cfg, tmp_path).startswith("studies.stability (s.yaml): defaults.seeds:")
+
+
+def test_each_training_job_reads_one_resolved_recipe_file(tmp_path, capsys, monkeypatch):
+    """The planner writes RUN_DIR/recipe.resolved.yaml (recipe + `set` + `params` + the workflow's model path) and
+    the train command passes only that file; rewriting an unchanged plan leaves the files (and mtimes) alone."""
+    import hashlib
+    import os
+
+    from mhpo import cli
+    from mhpo.train import _keep_resolved_recipe
+
+    cfg = _default()
+    cfg["experiments"][0]["params"] = {"c": 2.0}
+    _, plan = mcfg.load(cfg, workdir=tmp_path)
+    written = plan.write_resolved_recipes()
+    assert len(written) == len(plan.train_runs()) + sum(len(s.train_runs()) for s in plan.studies.values())
+    path = tmp_path / plan.resolved_recipe_path("tiny", "mhpo", 0)
+    assert str(path) in written
+    rec = recipe.load(path)  # a complete recipe, read as is by `mhpo-bench train --config`
+    assert rec == plan.run("tiny", "mhpo", 0).resolved
+    assert rec["objective_params"] == {"mhpo": {"c": 2.0}} and rec["model"]["path"] == "results/models/tiny"
+    assert rec["optim"]["max_steps"] == cfg["defaults"]["set"]["optim.max_steps"]
+    mtime = os.stat(path).st_mtime_ns
+    assert plan.write_resolved_recipes() == [] and os.stat(path).st_mtime_ns == mtime
+    # the job: the file is the whole configuration (no --set / --param), and the manifest keeps its hash
+    argv = shlex.split(plan.train_command("tiny", "mhpo", 0, str(path.parent / "final")))
+    assert "--set" not in argv and "--param" not in argv
+    monkeypatch.chdir(tmp_path)  # the workflow's directory: paths in the plan are relative to it
+    assert cli.main(argv[1:] + ["--dry-run"]) == 0
+    out = capsys.readouterr().out
+    start = 0 if out.startswith("{") else out.index("\n{") + 1  # after any start-up lines
+    assert json.loads(out[start:])["objective_params"]["c"] == 2.0
+    kept = _keep_resolved_recipe(rec, path.parent, path)
+    assert kept["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest() and os.stat(path).st_mtime_ns == mtime
+    other = tmp_path / "cli-run"
+    kept = _keep_resolved_recipe(rec, other, recipe.path_for("tiny"))  # a human's `train --config tiny --set ...`
+    assert recipe.load(other / "recipe.resolved.yaml") == rec and kept["source"].endswith("tiny.yaml")

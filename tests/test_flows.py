@@ -100,8 +100,8 @@ def test_editing_an_objective_reruns_exactly_its_jobs(tmp_path):
     assert p.returncode == 0, out[-3000:]
     assert planned(out) == sorted(
         ["aggregate:", "all:"]
-        + [f"train:model=tiny, objective=my_clip, seed={s}" for s in (0, 1)]
-        + [f"evaluate:model=tiny, objective=my_clip, seed={s}, checkpoint=final" for s in (0, 1)]
+        + [f"train:model=tiny, label=my_clip, seed={s}" for s in (0, 1)]
+        + [f"evaluate:model=tiny, label=my_clip, seed={s}, checkpoint=final" for s in (0, 1)]
     ), out[-3000:]
     assert "params" in out  # Snakemake says why: the code hash param changed
 
@@ -110,8 +110,8 @@ def test_editing_an_objective_reruns_exactly_its_jobs(tmp_path):
     gen.write_text(gen.read_text() + "\n# a change\n")
     p = smk(wf, "-n", "--cores", "1", "--configfile", "flow3.yaml")
     jobs = planned(p.stdout + p.stderr)
-    assert [j for j in jobs if j.startswith("train:")] == [f"train:model=tiny, objective=my_clip, seed={s}" for s in (0, 1)]
-    assert sum(j.startswith("evaluate:") for j in jobs) == 7 and "evaluate:model=tiny, objective=base, seed=0, checkpoint=base" in jobs
+    assert [j for j in jobs if j.startswith("train:")] == [f"train:model=tiny, label=my_clip, seed={s}" for s in (0, 1)]
+    assert sum(j.startswith("evaluate:") for j in jobs) == 7 and "evaluate:model=tiny, label=base, seed=0, checkpoint=base" in jobs
 
     # the trainer's code is shared: editing it reruns every training run (and nothing for the base model)
     trainer = wf / "mhpo" / "trainer.py"
@@ -188,8 +188,8 @@ def test_regeneration_never_writes_into_the_runs_it_reads(tmp_path):
     p = smk(wf, "-n", "--cores", "all", "--configfile", "again.yaml")
     out = p.stdout + p.stderr
     assert p.returncode == 0, out[-3000:]
-    assert sorted(planned(out)) == ["aggregate:", "all:", "evaluate:model=tiny, objective=ck, seed=0, checkpoint=final",
-                                    "evaluate:model=tiny, objective=mhpo-again, seed=0, checkpoint=final"]
+    assert sorted(planned(out)) == ["aggregate:", "all:", "evaluate:model=tiny, label=ck, seed=0, checkpoint=final",
+                                    "evaluate:model=tiny, label=mhpo-again, seed=0, checkpoint=final"]
     assert "results/again/evals/tiny/mhpo-again/seed0/final/.done" in out
     assert "--model results/runs/tiny/mhpo/seed0/final" in smk(wf, "-n", "-p", "--cores", "all", "--configfile",
                                                                 "again.yaml").stdout
@@ -198,7 +198,7 @@ def test_regeneration_never_writes_into_the_runs_it_reads(tmp_path):
 # ------------------------------------------------------------------------------------ typos fail at planning
 def _typo_config(tmp_path, recipe_extra: str = "", **exp) -> dict:
     recipe = tmp_path / "my-recipe.yaml"
-    recipe.write_text((ROOT / "workflow/recipes/tiny.yaml").read_text().replace("objective_params: {}", "# (moved)")
+    recipe.write_text((ROOT / "mhpo/resources/recipes/tiny.yaml").read_text().replace("objective_params: {}", "# (moved)")
                       + recipe_extra)
     return {"models": {"tiny": {"tiny_model": {"task": "arith"}}},
             "defaults": {"recipe": str(recipe), "seeds": [0], "evaluation": {"benchmarks": ["synth_arith"]}},
@@ -212,6 +212,8 @@ def _typo_config(tmp_path, recipe_extra: str = "", **exp) -> dict:
     ("objective_params: {grpo: {eps_hihg: 0.3}}\n", {},
      "objective_params.grpo: objective 'grpo' has no parameter 'eps_hihg'; its parameters are: aggregation"),
     ("objective_params: {mhpo: {c: 0.0}}\n", {}, "objective_params.mhpo: "),  # another objective's bad value
+    ("objective_params: {mhpo: {c: abc}}\n", {}, "objective_params.mhpo: mhpo: parameter 'c' must be float"),
+    ("objective_params: {grpo: 0.3}\n", {}, "objective_params.grpo: must be a mapping of parameters"),
     ("", {"set": {"optim.lrr": 1e-4}}, "unknown key 'optim.lrr'; did you mean 'lr'? (known keys: "),
     ("", {"evaluaton": {}}, "experiments[0]: unknown key 'evaluaton'; known keys: "),
 ])

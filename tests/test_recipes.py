@@ -71,6 +71,36 @@ def test_bad_recipe_values_name_the_key(overrides, message):
     assert message in str(e.value)
 
 
+def test_recipe_is_a_typed_dataclass_with_a_default_and_help_for_every_field():
+    """The recipe schema is the Recipe dataclass tree (as TRL's GRPOConfig): every field has a default and help."""
+    import dataclasses
+
+    sections = [recipe.Recipe] + [f.default_factory for f in dataclasses.fields(recipe.Recipe)
+                                  if dataclasses.is_dataclass(f.default_factory)]
+    assert len(sections) == 11  # Recipe and its ten sections
+    for cls in sections:
+        for f in dataclasses.fields(cls):
+            assert f.metadata.get("help"), f"{cls.__name__}.{f.name} has no help"
+            assert f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING, f.name
+    assert set(recipe.SCHEMA) == {f.name for f in dataclasses.fields(recipe.Recipe)}  # derived, not hand-written
+
+
+def test_cross_field_checks_run_in_post_init():
+    ok = recipe.Recipe(name="x", model=recipe.ModelArgs(path="tiny"), data=recipe.DataArgs(task="add"))
+    assert ok.to_dict() == recipe.resolve({"name": "x", "model": {"path": "tiny"}, "data": {"task": "add"}})
+    with pytest.raises(recipe.RecipeError, match="'rollout.group_size' must be >= 2"):
+        recipe.Recipe(name="x", data=recipe.DataArgs(task="add"), rollout=recipe.RolloutArgs(group_size=1))
+    with pytest.raises(recipe.RecipeError, match="exactly one of them"):
+        recipe.Recipe(name="x", data=recipe.DataArgs(task="add", hf_dataset="a/b"))
+
+
+def test_validate_config_checks_a_recipes_objective_params(tmp_path, capsys):
+    p = tmp_path / "r.yaml"
+    p.write_text(recipe.path_for("tiny").read_text().replace("objective_params: {}", "objective_params: {mhpo: {c: abc}}"))
+    assert cli.main(["validate-config", str(p)]) == 2
+    assert "objective_params.mhpo: mhpo: parameter 'c' must be float" in capsys.readouterr().err
+
+
 def test_bad_yaml_file(tmp_path):
     p = tmp_path / "r.yaml"
     p.write_text("name: x\nmodel: {path: tiny}\ndata: {task: arith}\nrollout:\n  group_sise: 4\n")

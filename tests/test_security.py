@@ -144,9 +144,9 @@ def test_trust_remote_code_is_off_by_default_and_opt_in_per_model(tmp_path, caps
     cfg["models"]["other"] = {"tiny_model": {"task": "arith"}, "trust_remote_code": True}
     cfg["experiments"].append({"model": "other", "objective": "grpo"})
     _, plan = mcfg.load(cfg)
-    assert "trust_remote_code" not in plan.train_command("tiny", "mhpo", 0, "x/final")
+    assert plan.run("tiny", "mhpo", 0).resolved["model"]["trust_remote_code"] is False
     assert "--trust-remote-code" not in plan.eval_command("tiny", "mhpo", 0, "final")
-    assert "--set model.trust_remote_code=true" in plan.train_command("other", "grpo", 0, "x/final")
+    assert plan.run("other", "grpo", 0).resolved["model"]["trust_remote_code"] is True
     assert "--trust-remote-code" in plan.eval_command("other", "grpo", 0, "final")
 
 

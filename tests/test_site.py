@@ -39,7 +39,7 @@ def _clean_env(**extra) -> dict:
 
 
 def test_site_layer_sets_partition_account_gpu_type_time_and_caches(tmp_path):
-    wf = scratch(tmp_path)
+    wf = scratch(tmp_path, benchmarks=False)  # tmp_path/shared is the site's
     site = site_layer(tmp_path / "mysite", tmp_path / "shared")
     p = smk(wf, "-n", "--profile", "slurm", "--profile", str(site), timeout=300)
     out = p.stdout + p.stderr

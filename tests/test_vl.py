@@ -434,7 +434,7 @@ def test_vl_recipe_trains_evaluates_and_tabulates_through_the_cli(tiny_vlm, tmp_
     assert man["status"] == "complete" and man["track"] == "vl" and man["config"]["data"]["image_field"] == "image"
     assert [r["step"] for r in io.read_jsonl(run / "metrics.jsonl")] == [1, 2]
     # the same policy evaluated as two models: ours (tiny-vl) and under the paper model's label, so the paper's
-    # numbers (results/reference/paper_qwen2.5-vl-7b.json) must appear beside the latter's average only
+    # numbers (mhpo/resources/reference/paper_qwen2.5-vl-7b.json) must appear beside the latter's average only
     for model in ("tiny-vl", "qwen2.5-vl-7b-instruct"):
         ev = tmp_path / "evals" / model / "mhpo" / "seed0" / "final"
         assert cli.main(["evaluate", "--model", str(run / "final"), "--benchmarks",

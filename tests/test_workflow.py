@@ -18,18 +18,24 @@ from pathlib import Path
 import pytest
 import yaml
 
+from conftest import SHARED_BENCHMARKS
+
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 OBJECTIVES = ["mhpo", "grpo", "dapo", "sapo", "gspo"]
 
 
-def scratch(tmp: Path) -> Path:
+def scratch(tmp: Path, benchmarks: bool = True) -> Path:
     wf = tmp / "wf"
     wf.mkdir()
     shutil.copy(ROOT / "Snakefile", wf / "Snakefile")
     for d in ("workflow", "envs"):
         shutil.copytree(ROOT / d, wf / d)
     (wf / "slurm").symlink_to(os.readlink(ROOT / "slurm"))  # the profile link, as in the checkout
+    # the default config's data_dir (../shared/benchmarks) beside the copy, as beside the checkout
+    if benchmarks and SHARED_BENCHMARKS.is_dir() and not (tmp / "shared").exists():
+        (tmp / "shared").mkdir()
+        (tmp / "shared" / "benchmarks").symlink_to(SHARED_BENCHMARKS.resolve())
     return wf
 
 
@@ -116,7 +122,7 @@ def test_slurm_profile_plans_paper_matrix_with_gpus(tmp_path):
     for block in trains:
         assert "gpu=8" in block and "runtime=2880" in block and "slurm_partition=CHANGE_ME_partition" in block
     vl_trains = [b for b in trains if "qwen2.5-vl-7b-instruct" in b]
-    assert len(vl_trains) == 5 * 3 and all("--config qwen2.5-vl-7b-instruct" in b for b in vl_trains)
+    assert len(vl_trains) == 5 * 3 and all("/recipe.resolved.yaml" in b for b in vl_trains)
     evals = job_blocks(out, "evaluate")
     assert evals and all("gpu=1" in b for b in evals)
     vl_evals = [b for b in evals if "qwen2.5-vl-7b-instruct" in b]
@@ -156,7 +162,7 @@ def test_vl_tiny_target_plans_the_vl_study_only(tmp_path):
     assert p.returncode == 0, out[-3000:]
     assert job_counts(out) == {"tiny_model": 1, "train": 10, "evaluate": 11, "aggregate_vl": 1, "vl_tiny": 1}
     assert all("mhpo-bench tiny-model --kind vl" in b for b in job_blocks(out, "tiny_model"))
-    assert all("--config tiny-vl" in b for b in job_blocks(out, "train"))
+    assert all("/recipe.resolved.yaml" in b for b in job_blocks(out, "train"))
     assert all("mhpo-bench evaluate --model" in b and "synth_vl_count" in b for b in job_blocks(out, "evaluate"))
     (agg,) = job_blocks(out, "aggregate_vl")
     assert "results/tables/vl.md" in agg and "mhpo-bench aggregate --track vl" in agg

@@ -289,6 +289,11 @@ project_workflow() {
 	[[ -f "$WF_REPO/workflow/config/default.yaml" ]] && CI_CONFIG=workflow/config/default.yaml
 	scratch_copy "$WORK/wf-slurm" || die "scratch copy of $WF_REPO failed"
 	scratch_copy "$WORK/wf-local" || die "scratch copy of $WF_REPO failed"
+	# the default config's data_dir, ../shared/benchmarks, beside the copies as beside the checkout (the package
+	# itself guesses no data location): the same data as tests/test_workflow.py's run
+	if [[ -n "${MHPO_BENCHMARK_DIR:-}" && ! -e "$WORK/shared/benchmarks" ]]; then
+		mkdir -p "$WORK/shared" && ln -s "$MHPO_BENCHMARK_DIR" "$WORK/shared/benchmarks"
+	fi
 	# The site-specific values the slurm profile leaves open come from the site layer a cluster fills in
 	# (workflow/profiles/site): partition, account, time, GPU type (none on this node) and the cache paths.
 	# SLURM_CI_OVERRIDES replaces it (whitespace-split).

@@ -13,7 +13,7 @@ benchmarks of modality ``vl`` (the registry's five and the synthetic ``synth_vl_
 * ``average`` = mean over the registry benchmarks present, as the paper averages its VL benchmarks (over the
   synthetic tasks when a model has no registry benchmark); ``average_synthetic`` = mean over the synthetic tasks.
 
-The paper's VL numbers (``results/reference/*.json`` whose ``track`` is ``vl``; only averages are known: MHPO 53.0,
+The paper's VL numbers (``mhpo/resources/reference/*.json`` whose ``track`` is ``vl``; only averages are known: MHPO 53.0,
 DAPO ≈ 52.3 derived as 53.0 − 0.7) stand beside the matching model's average, and are always listed with their
 provenance in a "Paper reference" section. Each summary's ``data`` (where the problems came from, e.g. the
 3-problem test fixtures) is shown per benchmark, so fixture numbers are never mistaken for the real benchmark.
@@ -92,7 +92,7 @@ def vl_table(cells: list, refs: list[dict], n_boot: int = agg.N_BOOT) -> dict:
 def _ref_lines(refs: list[dict]) -> list[str]:
     lines = ["\n## Paper reference (VL)\n"]
     if not refs:
-        return lines + ["No VL reference file found in results/reference/.\n"]
+        return lines + ["No VL reference file found (OUT/reference/, mhpo/resources/reference/).\n"]
     for ref in refs:
         rows = ref.get("rows", {})
         vals = ", ".join(f"{name} {row['average']:.1f}" + (" (derived)" if f"{name}.average" in ref.get("derived", {}) else "")
@@ -168,7 +168,7 @@ def aggregate_vl(evals_dir: Path, out: Path, experiments: list[str] | None = Non
                 raise ValueError(f"--experiment {e!r} must look like MODEL/LABEL")
             exp.add(tuple(e.split("/", 1)))
     cells = agg.discover_evals(evals_dir, exp)
-    refs = vl_references(agg.load_references(reference_dirs or [out / "reference", agg.REPO_ROOT / "results" / "reference"]))
+    refs = vl_references(agg.load_references(reference_dirs or agg.default_reference_dirs(out)))
     data = vl_table(cells, refs, n_boot)
     tables = write_vl(data, refs, out / "tables")
     return {"tables": tables, "models": sorted(data), "evaluations": sum(1 for c in cells if c.checkpoint in (agg.FINAL, agg.BASE))}

@@ -1,4 +1,4 @@
-"""The tiny VL RL run from Python: the recipe ``workflow/recipes/tiny-vl.yaml`` through ``mhpo.train.train``, the
+"""The tiny VL RL run from Python: the recipe ``mhpo/resources/recipes/tiny-vl.yaml`` through ``mhpo.train.train``, the
 same code path as ``mhpo-bench train --config tiny-vl`` (and as every text run).
 
     from mhpo.vl import train

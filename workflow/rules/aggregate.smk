@@ -22,17 +22,15 @@ rule aggregate:
     log:
         f"{_esc(LOGS)}/aggregate.log",
     params:
-        cmd=aggregate_command(),
+        cmd=mcmd.aggregate(PLAN),
         code=PLAN.aggregate_code(),  # aggregation code hash (mhpo.codehash): a change rebuilds the tables
-    threads: res("aggregate", "threads")
+    threads: threads_of("aggregate")
     resources:
-        mem_mb=res("aggregate", "mem_mb"),
-        runtime=res("aggregate", "runtime"),
-        gpu=res("aggregate", "gpu"),
+        **resources_of("aggregate"),
     conda:
         "../../envs/aggregate.yaml"
     shell:
-        "export OMP_NUM_THREADS={threads} MKL_NUM_THREADS={threads} TOKENIZERS_PARALLELISM=false; ({params.cmd}) > {log:q} 2>&1"
+        "({params.cmd}) > {log:q} 2>&1"
 
 
 rule atlas:
@@ -52,13 +50,11 @@ rule atlas:
     log:
         f"{_esc(LOGS)}/atlas.log",
     params:
-        cmd=PLAN.atlas_command(f"{RD}/figures"),
-    threads: res("aggregate", "threads")
+        cmd=mcmd.atlas(PLAN, f"{RD}/figures"),
+    threads: threads_of("aggregate")
     resources:
-        mem_mb=res("aggregate", "mem_mb"),
-        runtime=res("aggregate", "runtime"),
-        gpu=res("aggregate", "gpu"),
+        **resources_of("aggregate"),
     conda:
         "../../envs/aggregate.yaml"
     shell:
-        "export OMP_NUM_THREADS={threads} MKL_NUM_THREADS={threads} TOKENIZERS_PARALLELISM=false; ({params.cmd}) > {log:q} 2>&1"
+        "({params.cmd}) > {log:q} 2>&1"

@@ -1,4 +1,7 @@
-# Shared paths, wildcard constraints and resource lookups. PLAN (mhpo.config.Plan) is built in the Snakefile.
+# Shared paths, wildcard constraints, the resources helper and the target lists. PLAN (mhpo.plan.Plan) is built
+# in the Snakefile; every command line comes from mhpo.commands, every resource from PLAN.rule_resources.
+
+from mhpo import commands as mcmd
 
 RD = PLAN.results_dir
 RUNS = PLAN.runs_dir
@@ -14,13 +17,20 @@ def _esc(path):
 
 wildcard_constraints:
     model=r"[^/]+",
-    objective=r"[^/]+",
+    label=r"[^/]+",
     seed=r"\d+",
     checkpoint=r"[^/]+",
 
 
-def res(family, key):
-    return PLAN.resources[family][key]
+# No env prefix in the rules' shell commands: Snakemake exports OMP_NUM_THREADS, MKL_NUM_THREADS (and the other
+# BLAS thread counts) from `threads` itself (snakemake/shell.py), and mhpo.env.setup (the Snakefile, every
+# mhpo-bench command) sets TOKENIZERS_PARALLELISM=false.
+def threads_of(family):
+    return PLAN.resources[family]["threads"]
+
+
+def resources_of(family):
+    return PLAN.rule_resources(family)
 
 
 def final_dirs():
@@ -30,10 +40,6 @@ def final_dirs():
 
 def eval_done_files():
     return [PLAN.eval_done(j) for j in PLAN.eval_jobs("text")]
-
-
-def tiny_models():
-    return [PLAN.tiny_model_dir(m) for m, e in PLAN.models.items() if e["tiny_model"]]
 
 
 # --- used by aggregate.smk
@@ -59,21 +65,6 @@ def atlas_outputs():
     return [f"{RD}/figures/gradient_atlas.{x}" for x in ("png", "pdf")]
 
 
-def aggregate_command(plan=PLAN, out=RD):
-    """The main table of ``plan``'s text experiments (the main config's, or a study's such as smollm) into ``out``."""
-    import shlex
-
-    argv = ["mhpo-bench", "aggregate", "--runs", RUNS]
-    for d in plan.extra_runs_dirs():
-        argv += ["--runs", d]
-    argv += ["--evals", EVALS, "--out", out, "--track", "text"]  # tables/vl.* belong to the aggregate_vl rule
-    for name in sorted(set(plan.skipped_benchmarks)):
-        argv += ["--skipped", f"{name}=no data file found at planning (if_available: true); see docs/benchmarks.md"]
-    for e in plan.experiments("text"):
-        argv += ["--experiment", e]
-    return shlex.join(argv)
-
-
 def _report_tables(name, caption):
     return [
         REPORT_ITEM(
@@ -96,7 +87,6 @@ def atlas_sources():
 
 # --- used by stability.smk: the study named `stability` in the config's `studies` (workflow/config/default.yaml)
 STUDY = PLAN.studies.get("stability")
-STABILITY_REFERENCES = ["grpo", "mhpo"]  # paired comparisons: every method vs GRPO, and vs MHPO (ablations)
 STABILITY_FIGURES = ["reward", "grad_norm", "ratio", "entropy", "frontier"]
 
 
@@ -109,18 +99,6 @@ def stability_outputs():
     figures = [f"{RD}/figures/stability_{n}.{x}" for n in STABILITY_FIGURES for x in ("png", "pdf")]
     frontier = [f"{RD}/tables/stability_frontier.{x}" for x in ("md", "csv")]
     return tables + frontier + [f"{RD}/tables/stability_runs.csv", f"{RD}/stability_summary.md"] + figures
-
-
-def stability_command():
-    import shlex
-
-    runs = STUDY.train_runs()
-    labels = sorted({r.label for r in runs})
-    refs = [m for m in STABILITY_REFERENCES if m in labels] or labels[:1]
-    argv = ["mhpo-bench", "stability", "--runs", RUNS, "--evals", EVALS, "--out", RD,
-            "--regimes", ",".join(sorted({r.model for r in runs})), "--methods", ",".join(labels),
-            "--reference", ",".join(refs)]
-    return shlex.join(argv)
 
 
 # --- used by vl.smk: VL experiments (model track "vl") of the main config and of its studies
@@ -141,16 +119,6 @@ def vl_outputs():
 def vl_main_outputs():
     """Targets of the default target: only when the main experiments (not just a study) include VL models."""
     return vl_outputs() if PLAN.vl_models() else []
-
-
-def vl_aggregate_command():
-    import shlex
-
-    argv = ["mhpo-bench", "aggregate", "--track", "vl", "--evals", EVALS, "--out", RD]
-    for p in VL_PLANS:
-        for e in p.experiments("vl"):
-            argv += ["--experiment", e]
-    return shlex.join(argv)
 
 
 # --- used by smollm.smk: the SmolLM2-135M tier, the study named `smollm` (workflow/config/smollm.yaml)

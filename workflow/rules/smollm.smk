@@ -14,17 +14,15 @@ if SMOLLM is not None:
         log:
             f"{_esc(LOGS)}/aggregate_smollm.log",
         params:
-            cmd=aggregate_command(SMOLLM, SMOLLM_DIR),
+            cmd=mcmd.aggregate(SMOLLM, SMOLLM_DIR),
             code=PLAN.aggregate_code(),
-        threads: res("aggregate", "threads")
+        threads: threads_of("aggregate")
         resources:
-            mem_mb=res("aggregate", "mem_mb"),
-            runtime=res("aggregate", "runtime"),
-            gpu=res("aggregate", "gpu"),
+            **resources_of("aggregate"),
         conda:
             "../../envs/aggregate.yaml"
         shell:
-            "export OMP_NUM_THREADS={threads} MKL_NUM_THREADS={threads} TOKENIZERS_PARALLELISM=false; ({params.cmd}) > {log:q} 2>&1"
+            "({params.cmd}) > {log:q} 2>&1"
 
     rule smollm:
         input:

@@ -1,4 +1,4 @@
-# The stability study (issue 8, docs/stability.md): per-run stability statistics, mean ± CI over seeds per
+# The stability study (docs/stability.md): per-run stability statistics, mean ± CI over seeds per
 # method × regime, paired comparisons against reference methods, summary text and seed-band figures.
 #
 #   snakemake --cores all stability
@@ -19,13 +19,11 @@ if STUDY is not None:
         log:
             f"{_esc(LOGS)}/stability.log",
         params:
-            cmd=stability_command(),
-        threads: res("aggregate", "threads")
+            cmd=mcmd.stability(PLAN, STUDY),
+        threads: threads_of("aggregate")
         resources:
-            mem_mb=res("aggregate", "mem_mb"),
-            runtime=res("aggregate", "runtime"),
-            gpu=res("aggregate", "gpu"),
+            **resources_of("aggregate"),
         conda:
             "../../envs/aggregate.yaml"
         shell:
-            "export OMP_NUM_THREADS={threads} MKL_NUM_THREADS={threads} TOKENIZERS_PARALLELISM=false; ({params.cmd}) > {log:q} 2>&1"
+            "({params.cmd}) > {log:q} 2>&1"

@@ -19,17 +19,15 @@ if VL_PLANS:
         log:
             f"{_esc(LOGS)}/aggregate_vl.log",
         params:
-            cmd=vl_aggregate_command(),
+            cmd=mcmd.aggregate_vl(PLAN, VL_PLANS),
             code=PLAN.aggregate_code(vl=True),
-        threads: res("aggregate", "threads")
+        threads: threads_of("aggregate")
         resources:
-            mem_mb=res("aggregate", "mem_mb"),
-            runtime=res("aggregate", "runtime"),
-            gpu=res("aggregate", "gpu"),
+            **resources_of("aggregate"),
         conda:
             "../../envs/aggregate.yaml"
         shell:
-            "export OMP_NUM_THREADS={threads} MKL_NUM_THREADS={threads} TOKENIZERS_PARALLELISM=false; ({params.cmd}) > {log:q} 2>&1"
+            "({params.cmd}) > {log:q} 2>&1"
 
     rule vl:
         input:
