@@ -4,7 +4,7 @@
 #   snakemake --profile slurm --profile workflow/profiles/mysite     # the paper matrix on Slurm (docs/workflow.md)
 #   snakemake --report results/report.html                  # Snakemake's HTML report of tables and figures
 #
-# All logic lives in the mhpo package (mhpo.plan plans the jobs, mhpo.commands builds every command line;
+# All logic lives in the mhpo package (mhpo.workflow.plan plans the jobs, mhpo.workflow.commands builds every command line;
 # rules run them).
 # See docs/workflow.md.
 
@@ -25,8 +25,8 @@ if not workflow.overwrite_configfiles:
 
 
 
-from mhpo import config as mcfg
-from mhpo import env as menv
+from mhpo.workflow import config as mcfg
+from mhpo.common import env as menv
 from mhpo import resources as mres
 
 # the site layer's cache paths (config `site`), then the project's defaults for the rest: the planner and every
@@ -50,7 +50,7 @@ if workflow.is_main_process and not workflow.dryrun:
     # each training job reads one resolved recipe, RUN_DIR/recipe.resolved.yaml (written where it changed)
     PLAN.write_resolved_recipes()
 if workflow.is_main_process:  # not again inside every cluster job
-    from mhpo import cost as mcost
+    from mhpo.workflow import cost as mcost
 
     print(mcost.describe(mcost.matrix_cost(PLAN, mcost.cli_overrides(workflow))), file=sys.stderr)
 

@@ -5,8 +5,8 @@ A YAML entry names the local file (``<data-dir>/<name>/test.jsonl``), the field 
 (``text``, the default, or ``vl``), and an optional Hugging Face dataset used only when the user opts in with
 ``MHPO_ONLINE=1``. Text entries sit in ``benchmarks/registry/``, VL entries in ``benchmarks/registry/vl/``; an
 entry may start from a defaults file with ``include: FILE`` (as lm-eval task YAMLs do; its own keys win).
-``_synthetic.yaml`` and ``vl/_synthetic.yaml`` hold the defaults of the ``synth_<task>`` (:mod:`mhpo.tasks`)
-and ``synth_vl_<task>`` (:mod:`mhpo.vl.tasks`) benchmarks.
+``_synthetic.yaml`` and ``vl/_synthetic.yaml`` hold the defaults of the ``synth_<task>`` (:mod:`mhpo.tasks.text`)
+and ``synth_vl_<task>`` (:mod:`mhpo.tasks.vl`) benchmarks.
 
 A VL entry also names ``fields.image`` (an image path relative to the benchmark's folder), optionally
 ``fields.choices`` and ``fields.answer_type``, and its ``answer_type`` (``multi_choice``, ``free_form`` or
@@ -27,6 +27,7 @@ from pathlib import Path
 import yaml
 
 from benchmarks import choice, vl
+from benchmarks.scoring import _last_boxed
 
 REGISTRY_DIR = Path(str(resources.files("benchmarks") / "registry"))  # package data
 VL_REGISTRY_DIR = REGISTRY_DIR / "vl"
@@ -146,7 +147,7 @@ class Benchmark:
         """Where :meth:`load` reads from (recorded in summaries as ``data``)."""
         if self.task is not None:
             vl_task = self.modality == "vl"
-            return f"mhpo.vl.tasks:{self.task}/test (seed 0)" if vl_task else f"mhpo.tasks:{self.task}/test"
+            return f"mhpo.tasks.vl:{self.task}/test (seed 0)" if vl_task else f"mhpo.tasks.text:{self.task}/test"
         path = self.local_path(data_dir)
         if path is None:
             return f"hub:{(self.hub or {}).get('dataset')}"
@@ -190,7 +191,6 @@ def data_dirs(data_dir=None) -> list[Path]:
 
 def gold_of(value, rule: str, where: str = "") -> str:
     """The gold answer string from a raw field value according to ``rule`` (see GOLD_RULES)."""
-    from benchmarks.scoring import _last_boxed
 
     if rule == "field":
         gold = value
@@ -220,19 +220,19 @@ def _read_jsonl(path: Path) -> list[dict]:
 
 
 def _load_hub(hub: dict) -> list[dict]:
-    import datasets
+    import datasets  # lazy: start-up time
 
     ds = datasets.load_dataset(hub["dataset"], hub.get("config"), split=hub["split"])
     return [dict(r) for r in ds]
 
 
 def _task_module(modality: str = "text"):
-    """``mhpo.tasks`` (text) or ``mhpo.vl.tasks`` (vl); None when the training package is not installed."""
+    """``mhpo.tasks.text`` (text) or ``mhpo.tasks.vl`` (vl); None when the training package is not installed."""
     try:
         if modality == "vl":
-            from mhpo.vl import tasks
+            from mhpo.tasks import vl as tasks  # lazy: optional, its absence is handled here
         else:
-            from mhpo import tasks
+            from mhpo.tasks import text as tasks  # lazy: optional, its absence is handled here
     except ImportError:
         return None
     return tasks
@@ -280,7 +280,7 @@ def _static() -> dict[str, Benchmark]:
             raise BenchmarkError(f"{path}: name {data['name']!r} must equal the file name {path.stem!r}")
         if "task" not in data and ("file" not in data or "fields" not in data):
             raise BenchmarkError(f"{path}: a benchmark needs `file` and `fields` (data on disk) or `task` (a task "
-                                 "of mhpo.tasks, e.g. synthetic problems asked through a chat template)")
+                                 "of mhpo.tasks.text, e.g. synthetic problems asked through a chat template)")
         if data["modality"] == "vl" and "image" not in data.get("fields", {}):
             raise BenchmarkError(f"{path}: a VL benchmark needs fields.image")
         if data["name"] in out:

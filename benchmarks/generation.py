@@ -22,6 +22,8 @@ import hashlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from mhpo.models.loading import PRESETS, ModelLoadError, check_checkpoint, resolve
+
 # Version of the sampling scheme, part of every evaluation fingerprint: bump when a change to how completions are
 # drawn would change them for the same checkpoint, seed and settings.
 SAMPLING_SCHEME = "per-sample-gumbel-v1"
@@ -59,7 +61,7 @@ def sample_seed(seed: int, problem_id, sample: int) -> int:
 def seeded_sampler(seeds: list[int], temperature: float, top_p: float, device):
     """A transformers ``LogitsProcessor`` that turns greedy decoding into sampling, row ``r`` from its own
     ``torch.Generator(seed=seeds[r])`` (Gumbel-max: argmax(log p + G), G = -log(-log U), U ~ Uniform(0, 1))."""
-    import torch
+    import torch  # lazy: start-up time
     from transformers import LogitsProcessor, TemperatureLogitsWarper, TopPLogitsWarper
 
     class SeededSampler(LogitsProcessor):
@@ -82,7 +84,7 @@ def seeded_sampler(seeds: list[int], temperature: float, top_p: float, device):
 def check_finite(model) -> None:
     """Refuse weights with NaN/inf (a corrupt or diverged checkpoint) before sampling anything: a ValueError
     naming the parameters or buffers that hold them."""
-    import torch
+    import torch  # lazy: start-up time
 
     bad = [n for n, t in list(model.named_parameters()) + list(model.named_buffers())
            if t.is_floating_point() and not bool(torch.isfinite(t).all())]
@@ -93,9 +95,8 @@ def check_finite(model) -> None:
 
 def resolve_model(model: str) -> str:
     """A training run directory means its ``final/`` policy; a checkpoint dir or hub name is used as is.
-    A local directory must be a complete model (``mhpo.models.check_checkpoint``: config.json, untruncated
+    A local directory must be a complete model (``mhpo.models.loading.check_checkpoint``: config.json, untruncated
     weights); a local-looking path that does not exist is an error, not a hub name."""
-    from mhpo.models import PRESETS, ModelLoadError, check_checkpoint, resolve
 
     if model in PRESETS:  # e.g. smollm2-135m: its cached or converted local directory, as training loads it
         return resolve(model)["path"]
@@ -135,7 +136,7 @@ class HFGenerator:
 
     def __init__(self, model: str, device: str | None = None, batch_size: int = 8, dtype: str | None = None,
                  trust_remote_code: bool = False):
-        import torch
+        import torch  # lazy: start-up time
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         self.torch = torch
@@ -181,7 +182,7 @@ class HFGenerator:
         return {"input_ids": ids, "attention_mask": self.torch.ones_like(ids)}
 
     def _generate_one(self, prompt, sampling: Sampling, problem_id) -> list[tuple[str, int]]:
-        from transformers import LogitsProcessorList
+        from transformers import LogitsProcessorList  # lazy: start-up time
 
         torch = self.torch
         greedy = sampling.temperature == 0
@@ -215,7 +216,7 @@ class VLLMGenerator:
 
     def __init__(self, model: str, seed: int = 0, trust_remote_code: bool = False, **engine_kwargs):
         try:
-            from vllm import LLM, SamplingParams
+            from vllm import LLM, SamplingParams  # lazy: optional, its absence is handled here
         except ImportError as e:
             raise ImportError(
                 "the vllm backend needs vLLM: install the GPU extra (pip install 'mhpo-bench[gpu]') "

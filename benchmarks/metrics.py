@@ -16,6 +16,8 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from benchmarks.scoring import _norm
+
 METRICS = ("avg@k", "pass@k", "maj@k")
 N_BOOT = 2000
 
@@ -38,7 +40,6 @@ def avg_at_k(correct: Sequence[bool]) -> float:
 
 def maj_at_k(answers: Sequence[str | None], correct: Sequence[bool], k: int | None = None) -> float:
     """1.0 if the majority answer among the first ``k`` samples is correct, else 0.0."""
-    from benchmarks.scoring import _norm
 
     k = len(answers) if k is None else k
     votes: Counter = Counter()

@@ -24,6 +24,7 @@ from __future__ import annotations
 import atexit
 import collections
 import contextlib
+import ctypes
 import functools
 import logging
 import os
@@ -35,7 +36,8 @@ import sys
 import threading
 import time
 from decimal import Decimal, InvalidOperation
-from multiprocessing.connection import Connection, wait as _wait
+from multiprocessing.connection import Connection
+from multiprocessing.connection import wait as _wait
 from typing import Iterable, Iterator, Sequence
 
 from benchmarks import choice
@@ -159,7 +161,7 @@ def _fast_compare(answer: str, gold: str) -> bool | None:
 
 
 def _quiet_math_verify():
-    import math_verify.grader
+    import math_verify.grader  # lazy: start-up time
     import math_verify.parser
 
     # we enforce timeouts ourselves (worker processes); silence the "timeout disabled" warning
@@ -170,7 +172,7 @@ def _quiet_math_verify():
 
 @functools.lru_cache(maxsize=65536)
 def _parse_gold(gold: str):
-    from math_verify import parse
+    from math_verify import parse  # lazy: start-up time
 
     _quiet_math_verify()
     return parse("\\boxed{" + gold + "}", parsing_timeout=None)
@@ -191,7 +193,7 @@ def _verify_answer(answer: str | None, gold: str) -> bool:
     fast = _fast_compare(answer, gold)
     if fast is not None:
         return fast
-    from math_verify import parse, verify
+    from math_verify import parse, verify  # lazy: start-up time
 
     _quiet_math_verify()
     try:
@@ -224,7 +226,6 @@ def _die_with_parent() -> None:
     """Linux: get SIGKILL when the parent dies, so a worker stuck in sympy never outlives a killed job."""
     if sys.platform.startswith("linux"):
         with contextlib.suppress(Exception):
-            import ctypes
 
             ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
@@ -355,7 +356,7 @@ class JudgePool:
             return results
         bar = None
         if progress:
-            from tqdm.auto import tqdm
+            from tqdm.auto import tqdm  # lazy: start-up time
 
             bar = tqdm(total=len(tasks), desc=progress, unit="ans", file=sys.stderr, mininterval=0.5)
         with self._lock:

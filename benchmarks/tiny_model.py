@@ -8,16 +8,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from mhpo.models.tiny import char_tokenizer as _char_tokenizer
+
+
 def char_tokenizer():
-    """The project's char-level tokenizer (``mhpo.tiny.char_tokenizer``): one token per printable ASCII character."""
-    from mhpo.tiny import char_tokenizer as _char_tokenizer
+    """The project's char-level tokenizer (``mhpo.models.tiny.char_tokenizer``): one token per printable ASCII character."""
 
     return _char_tokenizer()
 
 
 def build_tiny_llama(out_dir, seed: int = 0, hidden: int = 64, layers: int = 2) -> Path:
     """Write a random ``LlamaForCausalLM`` (hidden 64, 2 layers) plus the char tokenizer to ``out_dir``."""
-    import torch
+    import torch  # lazy: start-up time
     from transformers import LlamaConfig, LlamaForCausalLM
 
     tokenizer = char_tokenizer()

@@ -23,10 +23,13 @@ from __future__ import annotations
 import argparse
 import hashlib
 import io as _io
+import json
 import sys
 from pathlib import Path
 
+from benchmarks import catalog
 from benchmarks.generation import HFGenerator
+from mhpo.common import io
 
 DEFAULT_MAX_SIDE = 1024
 
@@ -38,7 +41,7 @@ def resize_rule(max_side: int = DEFAULT_MAX_SIDE) -> dict:
 
 def resize_image(img, max_side: int = DEFAULT_MAX_SIDE):
     """Apply the documented rule to one PIL image (returns a new RGB image)."""
-    from PIL import Image
+    from PIL import Image  # lazy: start-up time
 
     if max_side < 1:
         raise ValueError(f"max_side must be >= 1 px; got {max_side}")
@@ -54,7 +57,7 @@ def resize_image(img, max_side: int = DEFAULT_MAX_SIDE):
 def open_image(value, base: Path | None, max_side: int = DEFAULT_MAX_SIDE):
     """A row's image field as a resized PIL image: a path relative to ``base``, a list (the first is used), a PIL
     image or ``{"bytes"|"path": ...}`` (Hub rows). A ValueError says what could not be read."""
-    from PIL import Image
+    from PIL import Image  # lazy: start-up time
 
     if isinstance(value, list):  # Geometry3K: a list of images; these benchmarks use the first
         if not value:
@@ -82,7 +85,6 @@ def image_digest(img) -> str:
 
 def is_vl_model(model_path: str) -> bool:
     """A local model directory whose config has a vision tower (an image-text-to-text model)."""
-    import json
 
     config = Path(model_path) / "config.json"
     return config.is_file() and "vision_config" in json.loads(config.read_text(encoding="utf-8"))
@@ -94,7 +96,7 @@ class HFVLGenerator(HFGenerator):
 
     def __init__(self, model: str, device: str | None = None, batch_size: int = 8, dtype: str | None = None,
                  trust_remote_code: bool = False):
-        import torch
+        import torch  # lazy: start-up time
         from transformers import AutoModelForImageTextToText, AutoProcessor
 
         self.torch = torch
@@ -127,8 +129,6 @@ class HFVLGenerator(HFGenerator):
 
 def export(name: str, out_dir, limit: int | None = None) -> Path:
     """Write ``<out_dir>/<name>/test.jsonl`` + ``images/`` from the Hub dataset (needs network / HF cache)."""
-    from benchmarks import catalog
-    from mhpo import io
 
     b = catalog.get(name)
     if b.modality != "vl" or not b.hub:

@@ -5,7 +5,7 @@
 
 Layout per size: 5 objectives + base, 2 seeds, 5 benchmarks, k = 4; problems per benchmark chosen so that the
 total record count matches. Training logs: 200 steps per run. Reports (best of --repeats): tables only
-(in-process ``mhpo.aggregate.aggregate(figures=False)``), tables + figures in-process, and the full CLI
+(in-process ``mhpo.analysis.aggregate.aggregate(figures=False)``), tables + figures in-process, and the full CLI
 (``mhpo-bench aggregate``, interpreter start-up and imports included). Baseline in the same run: a plain
 ``json.loads`` pass over every record file (the I/O floor).
 """
@@ -78,7 +78,7 @@ def main() -> int:
     ap.add_argument("--records", type=int, action="append", default=None)
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
-    from mhpo import aggregate
+    from mhpo.analysis import aggregate
 
     for n in args.records or [10_000, 100_000]:
         with tempfile.TemporaryDirectory() as tmp:

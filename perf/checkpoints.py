@@ -37,7 +37,7 @@ def _bytes(path: Path) -> int:
 def measure(mode: str, work: Path) -> dict:
     from safetensors import safe_open
 
-    from mhpo.trainer import complete_checkpoints
+    from mhpo.training.trainer import complete_checkpoints
 
     out = work / mode
     cmd = [sys.executable, "-m", "accelerate.commands.launch", *LAUNCH[mode], "-m", "mhpo.cli", "train",

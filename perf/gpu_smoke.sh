@@ -69,7 +69,7 @@ fi
 """Write the smoke results into perf/README.md between the gpu-smoke markers (atomically)."""
 import datetime, json, pathlib, platform, sys
 
-from mhpo import io
+from mhpo.common import io
 
 results, out, gpu, wall = sys.argv[1], pathlib.Path(sys.argv[2]), sys.argv[3], sys.argv[4]
 rows = [line.rstrip("\n").split("\t") for line in open(results, encoding="utf-8") if line.strip()]

@@ -9,8 +9,8 @@ paired bootstrap CI of (arm - base) over problems and seeds, and two controls:
 
     python perf/learning.py [--steps 32] [--seeds 0,1] [--arms grpo,placebo,sft] [--n-eval 200] [--k 4] [--out DIR]
 
-RL runs go through ``mhpo.train.train`` (the code path of ``mhpo-bench train``) into ``--out`` (default a temp
-folder); held-out problems are ``mhpo.tasks.load(task, "test")``, scored with ``mhpo.rewards.correctness_reward``.
+RL runs go through ``mhpo.training.train.train`` (the code path of ``mhpo-bench train``) into ``--out`` (default a temp
+folder); held-out problems are ``mhpo.tasks.text.load(task, "test")``, scored with ``mhpo.training.rewards.correctness_reward``.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def per_problem(model_dir: str, problems: list[dict], max_new: int, temperature:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from mhpo import rewards
+    from mhpo.training import rewards
 
     tok = AutoTokenizer.from_pretrained(model_dir, padding_side="left")
     model = AutoModelForCausalLM.from_pretrained(model_dir).eval()
@@ -102,7 +102,9 @@ def gold_sft(rec: dict, seed: int, run_dir: Path) -> None:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from mhpo import tasks, tiny, train
+    from mhpo.models import tiny
+    from mhpo.tasks import text as tasks
+    from mhpo.training import train
 
     base = train.model_path(rec)
     tok = AutoTokenizer.from_pretrained(base)
@@ -127,7 +129,8 @@ def gold_sft(rec: dict, seed: int, run_dir: Path) -> None:
 
 
 def run_arm(arm: str, rec: dict, seed: int, run_dir: Path, rl_objective: str) -> None:
-    from mhpo import objectives, train
+    from mhpo import objectives
+    from mhpo.training import train
 
     if arm == "sft":
         return gold_sft(rec, seed, run_dir)
@@ -159,12 +162,13 @@ def main() -> int:
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="recipe override (dotted key)")
     args = ap.parse_args()
 
-    from mhpo import env
+    from mhpo.common import env
 
     env.setup()
     import yaml
 
-    from mhpo import recipe, tasks, train
+    from mhpo.tasks import text as tasks
+    from mhpo.training import recipe, train
 
     defaults = yaml.safe_load((Path(__file__).resolve().parents[1] / "workflow/config/default.yaml").read_text())
     overrides = dict(defaults["defaults"]["set"]) if args.config == "tiny" else {}

@@ -79,8 +79,8 @@ def bench_scoring(n: int, workers: int | None) -> None:
 
 
 def bench_eval(limit: int | None, k: int = 4, max_tokens: int = 256) -> None:
-    from mhpo.cli import main as cli
     from benchmarks.tiny_model import build_tiny_llama
+    from mhpo.cli import main as cli
 
     with tempfile.TemporaryDirectory() as tmp:
         model = build_tiny_llama(Path(tmp) / "tiny")
@@ -106,7 +106,7 @@ def main() -> None:
     p.add_argument("--eval-limit", type=int, default=None, help="problems of MATH500 to evaluate (default: all)")
     p.add_argument("--skip-eval", action="store_true")
     a = p.parse_args()
-    from mhpo import env
+    from mhpo.common import env
 
     env.setup()
     bench_scoring(a.n, a.workers)

@@ -29,7 +29,7 @@ def main() -> int:
     ap.add_argument("--config", default="tiny")
     args = ap.parse_args()
 
-    from mhpo import env
+    from mhpo.common import env
 
     env.setup()
     import torch
@@ -37,8 +37,9 @@ def main() -> int:
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
     from trl import GRPOTrainer
 
-    from mhpo import objectives, recipe, train
-    from mhpo.trainer import ObjectiveGRPOTrainer
+    from mhpo import objectives
+    from mhpo.training import recipe, train
+    from mhpo.training.trainer import ObjectiveGRPOTrainer
 
     rec = recipe.load(args.config, overrides={"optim.max_steps": args.steps, "checkpoint.every": 10**6 * 2,
                                               "wandb.enabled": False})

@@ -3,7 +3,7 @@ its text-track baseline measured in the same run (the tiny char-level Llama on `
 
     python perf/vl.py [--steps 12] [--k 4] [--threads 1] [--out DIR] [--workflow]
 
-Both tracks run through the same code path (``mhpo-bench train`` / ``mhpo.train.train``, ``evaluate`` on
+Both tracks run through the same code path (``mhpo-bench train`` / ``mhpo.training.train.train``, ``evaluate`` on
 text vs VL benchmarks via ``mhpo.cli``), with the same torch thread count and wandb off. Reported:
 
 * RL: median optimizer-step time over steps 3.. (step 1-2 = first rollout, warm-up), split into steps that
@@ -40,7 +40,7 @@ warnings.filterwarnings("ignore")
 
 
 def _steps(run_dir: Path, updates_per_rollout: int) -> dict:
-    from mhpo import io
+    from mhpo.common import io
 
     rows = io.read_jsonl(run_dir / "metrics.jsonl")[2:]  # the first rollout is warm-up
     gen = [r["step_time"] for r in rows if (r["step"] - 1) % updates_per_rollout == 0]
@@ -51,7 +51,8 @@ def _steps(run_dir: Path, updates_per_rollout: int) -> dict:
 
 
 def _train(config: str, model: str, out: Path, steps: int) -> dict:
-    from mhpo import objectives, recipe, train
+    from mhpo import objectives
+    from mhpo.training import recipe, train
 
     rec = recipe.load(config, overrides={"model.path": model, "optim.max_steps": steps, "wandb.enabled": False,
                                          "checkpoint.every": steps if steps % 2 == 0 else steps + 1})
@@ -108,20 +109,20 @@ def main() -> int:
     ap.add_argument("--workflow", action="store_true", help="also time `snakemake --cores 2 vl_tiny` from scratch")
     a = ap.parse_args()
 
-    from mhpo import env
+    from mhpo.common import env
 
     env.setup()
     import torch
 
     torch.set_num_threads(a.threads)
-    from mhpo.vl import tiny as vl_tiny
+    from mhpo.models import tiny_vl as vl_tiny
 
     out = Path(a.out or tempfile.mkdtemp(prefix="perf-vl-"))
     out.mkdir(parents=True, exist_ok=True)
     res = {"date": time.strftime("%Y-%m-%d"), "torch_threads": a.threads, "cpus": os.cpu_count(),
            "load_avg_start": [round(x, 2) for x in os.getloadavg()]}
 
-    from mhpo import recipe, train
+    from mhpo.training import recipe, train
 
     t0 = time.perf_counter()
     text_model = train.model_path(recipe.load("tiny"))  # the text baseline's model, built once per cache

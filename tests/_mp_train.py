@@ -18,7 +18,7 @@ import sys
 import time
 
 from mhpo import cli, objectives
-from mhpo.trainer import ObjectiveGRPOTrainer
+from mhpo.training.trainer import ObjectiveGRPOTrainer
 
 MICRO_STEPS_PER_STEP = int(os.environ.get("MP_GA", "1"))  # gradient accumulation of the test's configuration
 

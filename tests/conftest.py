@@ -44,11 +44,11 @@ def require(what: str, reason: str) -> None:
 
 
 def pytest_configure(config):
-    from mhpo import env
+    from mhpo.common import env
 
     required()  # a typo in MHPO_REQUIRE stops the run at once, not at the first test that needs it
     # One cache for the whole session and its subprocesses (workflow runs included), so the tiny model is
-    # built once (mhpo.tiny.cached) and reused by every test that trains or runs the workflow.
+    # built once (mhpo.models.tiny.cached) and reused by every test that trains or runs the workflow.
     os.environ["MHPO_CACHE_DIR"] = os.environ.get("MHPO_CACHE_DIR") or str(ROOT / ".cache" / "tests")
     env.setup(os.environ["MHPO_CACHE_DIR"])
     if SHARED_BENCHMARKS.is_dir():

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from benchmarks import metrics
-from mhpo import aggregate
+from mhpo.analysis import aggregate
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "perf"))

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from mhpo import objectives
-from mhpo.atlas import gradient_weights
+from mhpo.analysis.atlas import gradient_weights
 from mhpo.cli import main as cli
 
 

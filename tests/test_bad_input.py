@@ -22,8 +22,9 @@ import pytest
 import yaml
 
 from benchmarks.tiny_model import build_tiny_llama
-from mhpo import cli, io, objectives
-from mhpo import config as mcfg
+from mhpo import cli, objectives
+from mhpo.common import io
+from mhpo.workflow import config as mcfg
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "workflow" / "config"
@@ -242,8 +243,8 @@ def nan_from_step_3():
 @pytest.mark.slow
 @pytest.mark.filterwarnings("ignore::FutureWarning", "ignore::DeprecationWarning", "ignore::UserWarning")
 def test_consecutive_nonfinite_steps_abort_and_keep_the_last_good_checkpoint(nan_from_step_3, tmp_path, capsys):
-    from mhpo.models import check_checkpoint
-    from mhpo.trainer import complete_checkpoints
+    from mhpo.models.loading import check_checkpoint
+    from mhpo.training.trainer import complete_checkpoints
 
     os.environ.setdefault("MHPO_CACHE_DIR", str(ROOT / ".cache" / "tests"))
     out = tmp_path / "run"
@@ -261,8 +262,8 @@ def test_consecutive_nonfinite_steps_abort_and_keep_the_last_good_checkpoint(nan
     ckpts = complete_checkpoints(out / "checkpoints")
     assert [c.name for c in ckpts] == ["checkpoint-2"]  # the last good one; no checkpoint of NaN steps
     check_checkpoint(ckpts[0])
-    from transformers import AutoModelForCausalLM
     import torch
+    from transformers import AutoModelForCausalLM
 
     model = AutoModelForCausalLM.from_pretrained(ckpts[0])
     assert all(torch.isfinite(p).all() for p in model.parameters())

@@ -103,7 +103,7 @@ def test_real_copies_match_their_documented_sizes(shared_benchmarks):
 
 
 def test_synthetic_benchmarks_follow_mhpo_tasks():
-    from mhpo import tasks
+    from mhpo.tasks import text as tasks
     for task in tasks.available():
         b = benchmarks.get(f"synth_{task}")
         rows = b.load(limit=5, seed=0)

@@ -69,7 +69,7 @@ def _texts_inside(fig) -> bool:
 def test_atlas_labels_fit_one_row_or_more(names):
     import matplotlib.pyplot as plt
 
-    from mhpo import atlas
+    from mhpo.analysis import atlas
 
     fig = atlas.figure(names, points=10)
     assert _texts_inside(fig)
@@ -80,7 +80,7 @@ def test_heldout_axis_starts_at_zero_and_ratio_panel_explains_the_zigzag():
     import matplotlib.pyplot as plt
     import numpy as np
 
-    from mhpo import plots
+    from mhpo.analysis import plots
 
     steps = np.arange(1, 9, dtype=float)
     metrics = {"grpo": {0: {"step": steps, "reward/mean": steps / 10, "ratio/p1": np.tile([1.0, 0.8], 4),

@@ -18,8 +18,9 @@ from pathlib import Path
 import pytest
 from test_workflow import job_blocks, scratch, smk
 
-from mhpo import config as mcfg
-from mhpo import cost, launch
+from mhpo.training import launch
+from mhpo.workflow import config as mcfg
+from mhpo.workflow import cost
 
 ROOT = Path(__file__).resolve().parents[1]
 PROBE = ("import os; print('PROBE', os.environ['RANK'], os.environ['WORLD_SIZE'], os.environ['MASTER_PORT'], "

@@ -1,4 +1,4 @@
-"""Workflow config validation and planning (mhpo.config): real configs, real errors naming the key."""
+"""Workflow config validation and planning (mhpo.workflow.config): real configs, real errors naming the key."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mhpo import config as mcfg
-from mhpo import recipe
+from mhpo.training import recipe
+from mhpo.workflow import config as mcfg
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "workflow" / "config"
@@ -60,7 +60,7 @@ def test_paper_config_plans_paper_matrix():
     assert plan.eval_job("qwen3-4b-base", "grpo", 1, "final").evaluation["sampling"]["max_tokens"] == 4096
     assert plan.resources["train"]["gpu"] >= 1 and plan.resources["evaluate"]["gpu"] >= 1
     cmd = shlex.split(plan.train_command("qwen2.5-7b-instruct", "mhpo", 0, "results/runs/x/final"))
-    # the accelerate launcher runs under `mhpo-bench launch`: processes = the job's GPUs (mhpo.launch)
+    # the accelerate launcher runs under `mhpo-bench launch`: processes = the job's GPUs (mhpo.training.launch)
     assert cmd[:4] == ["mhpo-bench", "launch", "--gpus", str(plan.resources["train"]["gpu"])] and "train" in cmd
     assert cmd[cmd.index("--") + 1:][:2] == ["accelerate", "launch"]
 
@@ -267,7 +267,7 @@ def test_each_training_job_reads_one_resolved_recipe_file(tmp_path, capsys, monk
     import os
 
     from mhpo import cli
-    from mhpo.train import _keep_resolved_recipe
+    from mhpo.training.train import _keep_resolved_recipe
 
     cfg = _default()
     cfg["experiments"][0]["params"] = {"c": 2.0}

@@ -1,4 +1,4 @@
-"""Conformance of every registered objective to the contract in ``mhpo/objectives.py``.
+"""Conformance of every registered objective to the contract in ``mhpo/objectives/__init__.py``.
 
 Parametrised over ``objectives.available()`` at collection time, so a new file in ``baselines/`` is checked
 without editing this file: ``pytest tests/test_conformance.py -k my_obj``. ``check_objective(name)`` runs

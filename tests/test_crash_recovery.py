@@ -7,7 +7,7 @@
 * A job that leaves a directory output half-written: Snakemake flags it as incomplete and ``--rerun-incomplete``
   redoes it.
 
-Training's kill/resume is tests/test_resume.py; atomic writes are checked here on mhpo.io itself.
+Training's kill/resume is tests/test_resume.py; atomic writes are checked here on mhpo.common.io itself.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import pytest
 import yaml
 
 from benchmarks.tiny_model import build_tiny_llama
-from mhpo import io
+from mhpo.common import io
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -228,7 +228,7 @@ def test_atomic_writes_leave_the_old_file_or_the_new_one(tmp_path):
     assert json.loads(target.read_text()) == {"v": 1}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["summary.json"]
 
-    code = ("import os, sys, signal; from mhpo import io\n"
+    code = ("import os, sys, signal; from mhpo.common import io\n"
             "with io.atomic_path(sys.argv[1]) as tmp:\n"
             "    tmp.write_text('{\"v\": 3, \"half')\n"
             "    os.kill(os.getpid(), signal.SIGKILL)\n")

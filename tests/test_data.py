@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mhpo import config as mcfg
-from mhpo import data, recipe, train
+from mhpo.training import data, recipe, train
+from mhpo.workflow import config as mcfg
 
 ROOT = Path(__file__).resolve().parents[1]
 FIX = ROOT / "tests" / "fixtures" / "data"
@@ -75,7 +75,7 @@ def test_hub_id_is_read_from_the_site_hf_cache_offline(tmp_path):
     shutil.copytree(DAPO, snap / "snapshots" / sha)
     (snap / "refs").mkdir()
     (snap / "refs" / "main").write_text(sha)
-    code = ("from mhpo import recipe, train; r = recipe.load('qwen2.5-7b-instruct'); "
+    code = ("from mhpo.training import recipe, train; r = recipe.load('qwen2.5-7b-instruct'); "
             "print(train.dataset(r)['answer'])")
     env = {**os.environ, "HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "1", "MHPO_ONLINE": "0"}
     env.pop("HF_HUB_CACHE", None)

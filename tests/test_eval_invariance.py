@@ -11,6 +11,7 @@ import pytest
 from benchmarks import catalog, evaluate
 from benchmarks.generation import Sampling, make_generator, sample_seed
 from benchmarks.tiny_model import build_tiny_llama
+from mhpo.cli import evaluate as evaluate_cli
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +21,7 @@ def tiny(tmp_path_factory):
 
 def _args(model, out, *extra):
     parser = argparse.ArgumentParser()
-    evaluate.configure(parser)
+    evaluate_cli.configure(parser)
     return parser.parse_args(["--model", str(model), "--out", str(out), "--benchmarks", "synth_arith", "--limit", "12",
                               "--k", "3", "--temperature", "1.0", "--top-p", "0.9", "--max-tokens", "10", *extra])
 
@@ -29,7 +30,7 @@ def test_batch_sizes_workers_and_resume_give_byte_identical_records(tiny, tmp_pa
     outs = {}
     for bs, workers in ((1, 1), (8, 2), (64, 1)):
         out = tmp_path / f"bs{bs}"
-        assert evaluate.main(_args(tiny, out, "--batch-size", str(bs), "--workers", str(workers))) == 0
+        assert evaluate_cli.main(_args(tiny, out, "--batch-size", str(bs), "--workers", str(workers))) == 0
         outs[bs] = out
     ref = (outs[1] / "synth_arith.jsonl").read_bytes()
     assert len(ref.splitlines()) == 36
@@ -88,7 +89,7 @@ def test_vl_evaluation_is_batch_invariant(tmp_path):
     import json
 
     from mhpo import cli
-    from mhpo.vl import tiny
+    from mhpo.models import tiny_vl as tiny
 
     model = tmp_path / "tiny-vlm"
     tiny.build(model, task="count", seed=0, warm_start_steps=0)  # untrained: invariance needs no skill

@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 from benchmarks import catalog, evaluate, metrics
 from benchmarks.generation import Sampling, make_generator
 from benchmarks.tiny_model import build_tiny_llama
-from mhpo import io
+from mhpo.cli import evaluate as evaluate_cli
+from mhpo.common import io
 
 FIXTURES = Path(__file__).parent / "fixtures" / "benchmarks"
 RECORD_FIELDS = {"run", "model", "checkpoint", "step", "benchmark", "problem_id", "sample", "completion",
@@ -95,14 +96,14 @@ def tiny(tmp_path_factory) -> Path:
 
 def _args(model, out, *extra):
     parser = argparse.ArgumentParser()
-    evaluate.configure(parser)
+    evaluate_cli.configure(parser)
     return parser.parse_args(["--model", str(model), "--out", str(out), "--data-dir", str(FIXTURES),
                               "--max-tokens", "12", "--workers", "1", *extra])
 
 
 def test_evaluate_writes_records_and_summary_per_interfaces(tiny, tmp_path):
     args = _args(tiny, tmp_path, "--benchmarks", "math500,gsm8k", "--k", "3", "--label", "tiny/grpo/seed0")
-    assert evaluate.main(args) == 0
+    assert evaluate_cli.main(args) == 0
     for name, n in (("math500", 3), ("gsm8k", 2)):
         rows = io.read_jsonl(tmp_path / f"{name}.jsonl")
         assert len(rows) == 3 * n and all(set(r) == RECORD_FIELDS for r in rows)
@@ -201,7 +202,7 @@ def test_resume_ignores_samples_from_other_settings(tiny, tmp_path):
 )
 def test_bad_input_is_a_clear_error(tiny, tmp_path, capsys, extra, message):
     args = _args(tiny, tmp_path, *extra)
-    assert evaluate.main(args) == 2
+    assert evaluate_cli.main(args) == 2
     assert message in capsys.readouterr().err
 
 
@@ -212,12 +213,12 @@ def test_run_directory_means_its_final_policy_and_last_step(tiny, tmp_path):
     shutil.copytree(tiny, run / "final")
     (run / "metrics.jsonl").write_text("".join(json.dumps({"step": s}) + "\n" for s in (1, 2, 3)))
     args = _args(run, tmp_path / "eval", "--benchmarks", "aime24", "--k", "1", "--limit", "1")
-    assert evaluate.main(args) == 0
+    assert evaluate_cli.main(args) == 0
     row = io.read_jsonl(tmp_path / "eval" / "aime24.jsonl")[0]
     assert (row["checkpoint"], row["step"]) == ("final", 3)
 
 
 def test_model_dir_without_config_is_a_clear_error(tmp_path, capsys):
     args = _args(tmp_path, tmp_path / "out", "--benchmarks", "aime24")
-    assert evaluate.main(args) == 2
+    assert evaluate_cli.main(args) == 2
     assert "has no config.json" in capsys.readouterr().err

@@ -114,7 +114,7 @@ def test_editing_an_objective_reruns_exactly_its_jobs(tmp_path):
     assert sum(j.startswith("evaluate:") for j in jobs) == 7 and "evaluate:model=tiny, label=base, seed=0, checkpoint=base" in jobs
 
     # the trainer's code is shared: editing it reruns every training run (and nothing for the base model)
-    trainer = wf / "mhpo" / "trainer.py"
+    trainer = wf / "mhpo" / "training" / "trainer.py"
     trainer.write_text(trainer.read_text() + "\n# a change\n")
     p = smk(wf, "-n", "--cores", "1", "--configfile", "flow3.yaml")
     jobs = planned(p.stdout + p.stderr)
@@ -218,7 +218,7 @@ def _typo_config(tmp_path, recipe_extra: str = "", **exp) -> dict:
     ("", {"evaluaton": {}}, "experiments[0]: unknown key 'evaluaton'; known keys: "),
 ])
 def test_typos_fail_at_planning_with_what_exists(tmp_path, recipe_extra, exp, message):
-    from mhpo import config
+    from mhpo.workflow import config
 
     with pytest.raises(config.ConfigError) as e:
         config.load(_typo_config(tmp_path, recipe_extra, **exp), workdir=tmp_path)

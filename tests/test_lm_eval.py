@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from benchmarks import catalog, evaluate, lm_eval_tasks
+from benchmarks import catalog, lm_eval_tasks
 from benchmarks.scoring import score_many
 from benchmarks.tiny_model import build_tiny_llama
+from mhpo.cli import evaluate as evaluate_cli
 
 FIXTURES = Path(__file__).parent / "fixtures" / "benchmarks"
 
@@ -55,12 +56,12 @@ def answering_model(tmp_path_factory) -> Path:
 
 def _native(model: Path, out: Path) -> list[dict]:
     parser = argparse.ArgumentParser()
-    evaluate.configure(parser)
+    evaluate_cli.configure(parser)
     args = parser.parse_args(
         ["--model", str(model), "--benchmarks", "aime24", "--k", "1", "--temperature", "0", "--max-tokens", "16",
          "--data-dir", str(FIXTURES), "--out", str(out), "--workers", "1"]
     )
-    assert evaluate.main(args) == 0
+    assert evaluate_cli.main(args) == 0
     return [json.loads(line) for line in (out / "aime24.jsonl").read_text().splitlines()]
 
 

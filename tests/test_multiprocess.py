@@ -27,10 +27,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from mhpo import io
-from mhpo import train as train_mod
-from mhpo.recipe import load as load_recipe
-from mhpo.trainer import WEIGHTS_ONLY, complete_checkpoints
+from mhpo.common import io
+from mhpo.training import train as train_mod
+from mhpo.training.recipe import load as load_recipe
+from mhpo.training.trainer import WEIGHTS_ONLY, complete_checkpoints
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::FutureWarning")]
 
@@ -284,7 +284,7 @@ def test_a_deepspeed_engine_that_applies_a_nonfinite_step_stops_the_run(tiny_mod
 
 def test_the_tiny_model_is_built_once_for_all_ranks(tmp_path):
     """Two ranks resolving ``model.path: tiny`` at once on a cold cache: one builds, the other waits for it."""
-    code = ("import sys; from mhpo import train; from mhpo.recipe import load; "
+    code = ("import sys; from mhpo.training import train; from mhpo.training.recipe import load; "
             "print(train.model_path(load('tiny', overrides={'model.tiny_warm_start_steps': 0})))")
     env = _env(MHPO_CACHE_DIR=str(tmp_path / "cache"))
     procs = [subprocess.Popen([sys.executable, "-c", code], env={**env, "RANK": str(r), "WORLD_SIZE": "2"}, cwd=ROOT,
@@ -298,7 +298,7 @@ def test_the_tiny_model_is_built_once_for_all_ranks(tmp_path):
 
 def test_jit_built_ops_go_to_the_project_cache(tmp_path):
     """DeepSpeed's JIT C++ ops (when they are built at all) land in the cache, never under ~."""
-    code = "import os; from mhpo import env; env.setup(); print(os.environ['TORCH_EXTENSIONS_DIR'])"
+    code = "import os; from mhpo.common import env; env.setup(); print(os.environ['TORCH_EXTENSIONS_DIR'])"
     env = {k: v for k, v in _env(MHPO_CACHE_DIR=str(tmp_path / "cache")).items() if k != "TORCH_EXTENSIONS_DIR"}
     p = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, timeout=60,
                        check=False)

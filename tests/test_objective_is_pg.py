@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import torch
 
-from mhpo.atlas import gradient_weights
+from mhpo.analysis.atlas import gradient_weights
 
 
 def test_is_pg_weight_is_r_times_advantage_and_matches_grpo_inside_the_band():

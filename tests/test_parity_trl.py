@@ -173,7 +173,7 @@ def test_every_trl_loss_type_is_covered():
 def objective_trainer(objective, **config):
     """``ObjectiveGRPOTrainer`` built like ``make_trainer``, plus the state its ``_compute_loss`` reads; its
     config passes the trainer's own check (``_check_config``), as ``__init__`` would require."""
-    from mhpo.trainer import ObjectiveGRPOTrainer, _check_config
+    from mhpo.training.trainer import ObjectiveGRPOTrainer, _check_config
 
     tr = make_trainer(ObjectiveGRPOTrainer, **config)
     _check_config(tr.args, objective)
@@ -202,7 +202,7 @@ def test_trainer_kl_matches_trl_with_the_setting_it_allows(trainer, name, trl_co
 def test_trainer_rejects_trl_default_bias_corrected_kl(trainer):
     """TRL 1.16 defaults to use_bias_correction_kl=True; objectives add the plain k3 term, so with beta > 0 the
     trainer refuses that default (naming the fix) rather than differ from stock TRL in silence."""
-    from mhpo.trainer import _check_config
+    from mhpo.training.trainer import _check_config
 
     assert GRPOConfig(output_dir=tempfile.mkdtemp(), report_to=[], use_cpu=True).use_bias_correction_kl is True
     with pytest.raises(ValueError, match="use_bias_correction_kl=False"):
@@ -211,9 +211,9 @@ def test_trainer_rejects_trl_default_bias_corrected_kl(trainer):
 
 
 def test_recipes_build_a_config_the_trainer_accepts_with_kl(tmp_path):
-    from mhpo import train
-    from mhpo.recipe import load
-    from mhpo.trainer import _check_config
+    from mhpo.training import train
+    from mhpo.training.recipe import load
+    from mhpo.training.trainer import _check_config
 
     obj = objectives.get("grpo", beta=0.04)
     cfg, _ = train.grpo_config(load("tiny"), obj, 0, tmp_path)

@@ -8,7 +8,8 @@ import json
 import pytest
 import yaml
 
-from mhpo import cli, recipe
+from mhpo import cli
+from mhpo.training import recipe
 
 pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning")
 

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from mhpo import io
-from mhpo import train as train_mod
-from mhpo.recipe import load as load_recipe
-from mhpo.trainer import complete_checkpoints
+from mhpo.common import io
+from mhpo.training import train as train_mod
+from mhpo.training.recipe import load as load_recipe
+from mhpo.training.trainer import complete_checkpoints
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::FutureWarning")]
 

@@ -1,10 +1,10 @@
-"""mhpo.rewards: TRL-signature reward functions on string and conversational completions."""
+"""mhpo.training.rewards: TRL-signature reward functions on string and conversational completions."""
 
 from __future__ import annotations
 
 import pytest
 
-from mhpo import rewards
+from mhpo.training import rewards
 
 
 def _chat(text):
@@ -60,7 +60,7 @@ def test_overlong_values_at_the_boundaries(length, expected):
 
 
 def test_overlong_counts_tokens_with_a_tokenizer_when_ids_are_absent():
-    from mhpo import tiny
+    from mhpo.models import tiny
 
     fn = rewards.overlong_penalty(12, 4, tokenizer=tiny.char_tokenizer())  # one token per character
     assert fn(prompts=["p"] * 3, completions=["12345678", "1234567890", _chat("x" * 20)]) == [0.0, -0.5, -1.0]

@@ -24,8 +24,9 @@ import yaml
 
 from benchmarks import scoring
 from benchmarks.tiny_model import build_tiny_llama
-from mhpo import cli, io
-from mhpo import config as mcfg
+from mhpo import cli
+from mhpo.common import io
+from mhpo.workflow import config as mcfg
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -84,7 +85,7 @@ def test_evaluate_refuses_remote_code_unless_opted_in(remote_model, tmp_path, ca
 
 
 def test_evaluate_vl_refuses_remote_code_unless_opted_in(tmp_path, capsys):
-    from mhpo.vl import tiny as vl_tiny
+    from mhpo.models import tiny_vl as vl_tiny
 
     model, sentinel, out = tmp_path / "remote-vlm", tmp_path / "REMOTE_CODE_RAN", tmp_path / "eval"
     vl_tiny.build(model, task="count", seed=0, warm_start_steps=0)
@@ -199,7 +200,7 @@ def test_model_completions_are_never_executed(tmp_path):
     ]
     assert scoring.score_many([(p, "1") for p in payloads], workers=1, progress=False) == [False] * len(payloads)
     assert [scoring.judge(p, "1") for p in payloads] == [False] * len(payloads)  # the in-process path, too
-    from mhpo import rewards  # the training reward scores completions the same way
+    from mhpo.training import rewards  # the training reward scores completions the same way
 
     assert rewards.correctness_reward(completions=payloads, answer=["1"] * len(payloads)) == [0.0] * len(payloads)
     assert not marker.exists()

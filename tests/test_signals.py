@@ -1,4 +1,4 @@
-"""The training signals (mhpo.signals), each defined once: worked-out values by hand, and the property that the
+"""The training signals (mhpo.analysis.signals), each defined once: worked-out values by hand, and the property that the
 main aggregate and the stability study, given the same windows, read the same value from the same run."""
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mhpo import aggregate, signals, stability
-from mhpo.signals import Params
+from mhpo.analysis import aggregate, signals, stability
+from mhpo.analysis.signals import Params
 
 
 # ------------------------------------------------------------------------------------------ definitions

@@ -14,7 +14,7 @@ from pathlib import Path
 from test_cluster import sbatch_call
 from test_workflow import job_blocks, scratch, smk
 
-from mhpo import env
+from mhpo.common import env
 
 ROOT = Path(__file__).resolve().parents[1]
 DAPO = ROOT / "tests" / "fixtures" / "data" / "BytedTsinghua-SIA" / "DAPO-Math-17k"

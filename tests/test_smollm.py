@@ -15,8 +15,10 @@ from pathlib import Path
 import pytest
 
 from benchmarks import catalog
-from mhpo import config as mcfg
-from mhpo import data, models, recipe, tasks
+from mhpo.models import loading as models
+from mhpo.tasks import text as tasks
+from mhpo.training import data, recipe
+from mhpo.workflow import config as mcfg
 from tests.conftest import ROOT, require
 
 

@@ -1,4 +1,4 @@
-"""The stability study's statistics (mhpo.stability) on hand-built metrics.jsonl files whose answers are worked
+"""The stability study's statistics (mhpo.analysis.stability) on hand-built metrics.jsonl files whose answers are worked
 out by hand, its paired tests on known differences, and the files it writes."""
 
 from __future__ import annotations
@@ -10,8 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mhpo import io, stability
-from mhpo.stability import Params
+from mhpo.analysis import stability
+from mhpo.analysis.stability import Params
+from mhpo.cli import stability as stability_cli
+from mhpo.common import io
 
 
 def write_run(root: Path, regime: str, method: str, seed: int, rows: list[dict], status: str = "complete") -> Path:
@@ -41,7 +43,7 @@ def rows_from(rewards, grad=None, entropy=None, rmin=None, rmax=None, mal=None):
 
 
 # ------------------------------------------------------------------------------------------ per-run statistics
-# The signals' definitions are tested in test_signals.py (mhpo.signals); here the study's use of them.
+# The signals' definitions are tested in test_signals.py (mhpo.analysis.signals); here the study's use of them.
 def test_run_stats_from_a_real_metrics_file(tmp_path):
     rewards = [0.2, 0.5, 0.8, 0.7, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.8, 0.8]
     grad = [1.0] * 7 + [5.0] + [1.0] * 4
@@ -155,8 +157,8 @@ def test_cli_writes_tables_figures_summary_and_is_deterministic(tmp_path):
     runs, evals = _study(tmp_path)
     out1, out2 = tmp_path / "out1", tmp_path / "out2"
     argv = ["--runs", str(runs), "--evals", str(evals), "--reference", "grpo,mhpo"]
-    assert stability.main(argv + ["--out", str(out1)]) == 0
-    assert stability.main(argv + ["--out", str(out2)]) == 0
+    assert stability_cli.main(argv + ["--out", str(out1)]) == 0
+    assert stability_cli.main(argv + ["--out", str(out2)]) == 0
     files = sorted(p.relative_to(out1).as_posix() for p in out1.rglob("*") if p.is_file())
     assert files == sorted(
         [f"tables/stability{s}.{e}" for s in ("", "_paired") for e in ("md", "csv", "tex")]
@@ -198,7 +200,7 @@ def test_stability_frontier_from_manifests_and_base_accuracy(tmp_path):
     io.write_json(evals / "u1" / "base" / "seed0" / "base" / "synth_add.summary.json",
                   {"benchmark": "synth_add", "metrics": {"avg@k": {"mean": 0.6}}})
     out = tmp_path / "out"
-    assert stability.main(["--runs", str(runs), "--evals", str(evals), "--out", str(out)]) == 0
+    assert stability_cli.main(["--runs", str(runs), "--evals", str(evals), "--out", str(out)]) == 0
     with open(out / "tables" / "stability_frontier.csv") as fh:
         rows = {(r["method"], int(r["updates_per_rollout"])): r for r in csv.DictReader(fh)}
     assert float(rows[("grpo", 1)]["base_accuracy"]) == pytest.approx(0.6)
@@ -217,7 +219,7 @@ def test_ablation_claim_verdicts(tmp_path):
     for seed in range(3):  # LFM only: clearly less accurate than MHPO (0.5 + 0.012 seed) on every seed
         write_run(runs, "tiny", "mhpo_lfm", seed, rows_from([0.2] * 10))
         write_eval(evals, "tiny", "mhpo_lfm", seed, 0.40 + 0.011 * seed)
-    assert stability.main(["--runs", str(runs), "--evals", str(evals), "--out", str(tmp_path / "o"),
+    assert stability_cli.main(["--runs", str(runs), "--evals", str(evals), "--out", str(tmp_path / "o"),
                            "--reference", "grpo,mhpo", "--no-plots"]) == 0
     summary = (tmp_path / "o" / "stability_summary.md").read_text()
     # d = (-0.100, -0.101, -0.102): mean -0.101, sd 0.001 -> t = -174.9, p < 0.001
@@ -226,9 +228,9 @@ def test_ablation_claim_verdicts(tmp_path):
 
 
 def test_cli_errors(tmp_path, capsys):
-    assert stability.main(["--runs", str(tmp_path), "--out", str(tmp_path / "o")]) == 2
+    assert stability_cli.main(["--runs", str(tmp_path), "--out", str(tmp_path / "o")]) == 2
     write_run(tmp_path / "runs", "tiny", "mhpo", 0, rows_from([0.1, 0.2]))
-    assert stability.main(["--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "o"), "--reference", "grpo"]) == 2
+    assert stability_cli.main(["--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "o"), "--reference", "grpo"]) == 2
     assert "reference" in capsys.readouterr().err
 
 

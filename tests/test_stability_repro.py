@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from mhpo import cli
-from mhpo import train as train_mod
-from mhpo.recipe import load as load_recipe
+from mhpo.training import train as train_mod
+from mhpo.training.recipe import load as load_recipe
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::FutureWarning"),
               pytest.mark.filterwarnings("ignore::DeprecationWarning"), pytest.mark.filterwarnings("ignore::UserWarning")]

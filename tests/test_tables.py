@@ -1,6 +1,6 @@
 """The main table says what it shows: sample sizes, paired differences from the base model and from GRPO with
 bootstrap CIs and significance marks, a sentence in words, pass@k/maj@k, skipped benchmarks. And the one table
-writer (mhpo.tables) that every table goes through: Markdown, CSV and LaTeX escaping. About 5 s."""
+writer (mhpo.analysis.tables) that every table goes through: Markdown, CSV and LaTeX escaping. About 5 s."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mhpo import aggregate, compare, stability, tables
-from mhpo.vl import aggregate as vl_aggregate
+from mhpo.analysis import aggregate, compare, stability, tables
+from mhpo.analysis import aggregate_vl as vl_aggregate
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_aggregate import rand_correct, write_eval  # noqa: E402  (the same real evaluation files)

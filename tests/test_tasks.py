@@ -1,4 +1,4 @@
-"""mhpo.tasks: deterministic, disjoint splits with correct gold answers."""
+"""mhpo.tasks.text: deterministic, disjoint splits with correct gold answers."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from mhpo import tasks
+from mhpo.tasks import text as tasks
 
 
 def _value(problem: str) -> int:
@@ -69,7 +69,7 @@ def test_train_split_depends_on_seed_only():
 
 
 def test_rows_are_identical_across_processes_with_different_hash_seeds():
-    code = "import json; from mhpo import tasks; print(json.dumps(tasks.load('arith2', 'train', n=20, seed=5)))"
+    code = "import json; from mhpo.tasks import text as tasks; print(json.dumps(tasks.load('arith2', 'train', n=20, seed=5)))"
     env = {**os.environ, "PYTHONHASHSEED": "12345"}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
     assert json.loads(out) == tasks.load("arith2", "train", n=20, seed=5)

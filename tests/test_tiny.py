@@ -1,4 +1,4 @@
-"""mhpo.tiny (the offline default model) and mhpo.models (policy loading with clear errors)."""
+"""mhpo.models.tiny (the offline default model) and mhpo.models.loading (policy loading with clear errors)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from mhpo import models, tasks, tiny
+from mhpo.models import loading as models
+from mhpo.models import tiny
+from mhpo.tasks import text as tasks
 
 WARM_STEPS = 250  # enough for a non-zero greedy accuracy, small enough for the test budget
 

@@ -13,9 +13,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from mhpo import io, objectives, sampling
-from mhpo import train as train_mod
-from mhpo.recipe import load as load_recipe
+from mhpo import objectives
+from mhpo.common import io
+from mhpo.training import sampling
+from mhpo.training import train as train_mod
+from mhpo.training.recipe import load as load_recipe
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::FutureWarning"),
               pytest.mark.filterwarnings("ignore::DeprecationWarning"), pytest.mark.filterwarnings("ignore::UserWarning")]
@@ -194,10 +196,10 @@ def test_same_updates_as_stock_trl(tiny_cache, tmp_path, objective, trl_loss):
     updates (one rollout: an on-policy and an off-policy step, two micro-batches each)."""
     from trl import GRPOTrainer
 
-    from mhpo.trainer import ObjectiveGRPOTrainer
+    from mhpo.training.trainer import ObjectiveGRPOTrainer
 
     rec = load_recipe("tiny", overrides={"optim.max_steps": 2, "wandb.enabled": False, **SMALL})
-    from mhpo.recipe import batches
+    from mhpo.training.recipe import batches
 
     assert batches(rec, 1)["gradient_accumulation_steps"] == GA
     obj = objectives.get(objective)

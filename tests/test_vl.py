@@ -16,9 +16,9 @@ import torch
 import benchmarks
 from benchmarks import choice, scoring, vl
 from benchmarks.catalog import ANSWER_TYPES, BenchmarkError
-from mhpo import io
-from mhpo.vl import tasks as vl_tasks
-from mhpo.vl import tiny
+from mhpo.common import io
+from mhpo.models import tiny_vl as tiny
+from mhpo.tasks import vl as vl_tasks
 
 pytestmark = [pytest.mark.filterwarnings("ignore::FutureWarning"), pytest.mark.filterwarnings("ignore::UserWarning"),
               pytest.mark.filterwarnings("ignore::DeprecationWarning")]
@@ -119,7 +119,7 @@ def test_vl_rl_run_end_to_end(tiny_vlm, tmp_path, objective):
     second step, rollout/train log-prob gap, checkpoints and a final VLM directory."""
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
-    from mhpo.vl import train as vl_train
+    from mhpo.training import train_vl as vl_train
 
     path, _ = tiny_vlm
     out = tmp_path / "run"
@@ -152,7 +152,8 @@ def test_vl_run_resumes_from_its_last_complete_checkpoint(tiny_vlm, tmp_path):
     no final/) resumes through the same `mhpo-bench train` command, with every step logged exactly once."""
     import shutil
 
-    from mhpo import cli, manifest
+    from mhpo import cli
+    from mhpo.training import manifest
 
     path, _ = tiny_vlm
     out = tmp_path / "run"
@@ -171,7 +172,7 @@ def test_vl_run_resumes_from_its_last_complete_checkpoint(tiny_vlm, tmp_path):
 
 
 def test_vl_reward_reads_conversational_completions():
-    from mhpo.vl.rewards import vl_correctness_reward
+    from mhpo.training.rewards_vl import vl_correctness_reward
 
     comps = [[{"role": "assistant", "content": "3"}], [{"role": "assistant", "content": "4"}],
              [{"role": "assistant", "content": "(B)"}], "B"]
@@ -441,7 +442,7 @@ def test_vl_recipe_trains_evaluates_and_tabulates_through_the_cli(tiny_vlm, tmp_
                          "synth_vl_count,mathvista,wemath", "--data-dir", str(FIXTURES), "--k", "2", "--limit", "8",
                          "--max-tokens", "4", "--out", str(ev)]) == 0
         s = json.loads((ev / "synth_vl_count.summary.json").read_text())
-        assert s["n_problems"] == 8 and s["data"].startswith("mhpo.vl.tasks:count")
+        assert s["n_problems"] == 8 and s["data"].startswith("mhpo.tasks.vl:count")
         assert json.loads((ev / "mathvista.summary.json").read_text())["data"] == str((FIXTURES / "mathvista").resolve())
     capsys.readouterr()
     assert cli.main(["aggregate", "--runs", str(tmp_path / "runs"), "--evals", str(tmp_path / "evals"), "--out",
@@ -479,7 +480,7 @@ def test_vl_paper_recipe_dry_run_builds_the_config_without_weights(capsys):
 
 
 def test_vl_recipe_rules_and_dataset():
-    from mhpo import recipe, train
+    from mhpo.training import recipe, train
 
     with pytest.raises(recipe.RecipeError, match="'data.prompt_format' must be 'chat' when data.image_field"):
         recipe.load("tiny-vl", overrides={"data.prompt_format": "plain"})
@@ -510,7 +511,7 @@ def test_synthetic_vl_benchmark_is_the_task_test_split():
 def test_workflow_plan_routes_vl_experiments():
     """default.yaml's `vl_tiny` study: built with `tiny-model --kind vl`, evaluated with `evaluate` (the text
     commands), kept out of the main experiments; a text model given a VL benchmark is refused with the key named."""
-    from mhpo import config
+    from mhpo.workflow import config
 
     _, plan = config.load("workflow/config/default.yaml")
     assert plan.vl_models() == [] and "tiny-vl" not in " ".join(plan.experiments())

@@ -4,8 +4,8 @@ Read with :mod:`importlib.resources`, so that an installed wheel finds them exac
 in the package reads files of the repository it was built from.
 
     recipes/NAME.yaml            training recipes (``mhpo-bench train --config NAME``, config ``recipe: NAME``)
-    schemas/config.schema.yaml   JSON Schema of a workflow config (mhpo.config, the Snakefile's ``validate``)
-    reference/*.json             the paper's reported numbers with their provenance (mhpo.aggregate)
+    schemas/config.schema.yaml   JSON Schema of a workflow config (mhpo.workflow.config, the Snakefile's ``validate``)
+    reference/*.json             the paper's reported numbers with their provenance (mhpo.analysis.aggregate)
 """
 
 from __future__ import annotations

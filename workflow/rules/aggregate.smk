@@ -23,7 +23,7 @@ rule aggregate:
         f"{_esc(LOGS)}/aggregate.log",
     params:
         cmd=mcmd.aggregate(PLAN),
-        code=PLAN.aggregate_code(),  # aggregation code hash (mhpo.codehash): a change rebuilds the tables
+        code=PLAN.aggregate_code(),  # aggregation code hash (mhpo.common.codehash): a change rebuilds the tables
     threads: threads_of("aggregate")
     resources:
         **resources_of("aggregate"),

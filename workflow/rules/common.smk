@@ -1,7 +1,7 @@
-# Shared paths, wildcard constraints, the resources helper and the target lists. PLAN (mhpo.plan.Plan) is built
-# in the Snakefile; every command line comes from mhpo.commands, every resource from PLAN.rule_resources.
+# Shared paths, wildcard constraints, the resources helper and the target lists. PLAN (mhpo.workflow.plan.Plan) is built
+# in the Snakefile; every command line comes from mhpo.workflow.commands, every resource from PLAN.rule_resources.
 
-from mhpo import commands as mcmd
+from mhpo.workflow import commands as mcmd
 
 RD = PLAN.results_dir
 RUNS = PLAN.runs_dir
@@ -23,7 +23,7 @@ wildcard_constraints:
 
 
 # No env prefix in the rules' shell commands: Snakemake exports OMP_NUM_THREADS, MKL_NUM_THREADS (and the other
-# BLAS thread counts) from `threads` itself (snakemake/shell.py), and mhpo.env.setup (the Snakefile, every
+# BLAS thread counts) from `threads` itself (snakemake/shell.py), and mhpo.common.env.setup (the Snakefile, every
 # mhpo-bench command) sets TOKENIZERS_PARALLELISM=false.
 def threads_of(family):
     return PLAN.resources[family]["threads"]

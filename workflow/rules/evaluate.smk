@@ -12,7 +12,7 @@ rule evaluate:
         f"{_esc(LOGS)}/evaluate/{{model}}/{{label}}/seed{{seed}}/{{checkpoint}}.log",
     params:
         cmd=lambda wc: PLAN.eval_command(wc.model, wc.label, wc.seed, wc.checkpoint),
-        code=lambda wc: PLAN.eval_code(wc.model),  # evaluation code hash (mhpo.codehash): a change reruns it
+        code=lambda wc: PLAN.eval_code(wc.model),  # evaluation code hash (mhpo.common.codehash): a change reruns it
     threads: threads_of("evaluate")
     resources:
         **resources_of("evaluate"),

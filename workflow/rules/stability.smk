@@ -4,7 +4,7 @@
 #   snakemake --cores all stability
 #
 # The study's experiments come from the config's `studies: {stability: workflow/config/stability.yaml}`
-# (mhpo.config plans them as PLAN.studies["stability"]); the default target never runs them. Regimes are the
+# (mhpo.workflow.config plans them as PLAN.studies["stability"]); the default target never runs them. Regimes are the
 # study's model labels (u{U}-lr{lr}: updates per rollout x lr) and methods its objective labels; only those are analysed,
 # so other runs under the same results_dir (e.g. the default workflow's) never leak in. The main workflow's
 # per-run summary is tables/training_signals.*; tables/stability.* is this study's.

@@ -26,12 +26,12 @@ rule train:
     log:
         f"{_esc(LOGS)}/train/{{model}}/{{label}}/seed{{seed}}.log",
     params:
-        # processes follow the job's GPUs (--set-resources train:gpu=4 included), threads its CPUs: mhpo.launch
+        # processes follow the job's GPUs (--set-resources train:gpu=4 included), threads its CPUs: mhpo.training.launch
         cmd=lambda wc, output, threads, resources: PLAN.train_command(
             wc.model, wc.label, wc.seed, output[0], gpus=resources.gpu, threads=threads
         ),
         # content hash of the objective's and trainer's code, the resolved recipe and the package version:
-        # a change reruns exactly this run (Snakemake's params rerun trigger; mhpo.codehash)
+        # a change reruns exactly this run (Snakemake's params rerun trigger; mhpo.common.codehash)
         code=lambda wc: PLAN.train_code(wc.model, wc.label, wc.seed),
     threads: threads_of("train")
     resources:

@@ -3,7 +3,7 @@
 #   snakemake --cores all vl_tiny     # the default config's tiny VL study (workflow/config/vl_tiny.yaml)
 #   snakemake --cores all vl          # every VL experiment of the config (paper.yaml: Qwen2.5-VL-7B, also in `all`)
 #
-# VL experiments are those whose recipe sets data.image_field (mhpo.config: model track "vl"); they use the same
+# VL experiments are those whose recipe sets data.image_field (mhpo.workflow.config: model track "vl"); they use the same
 # tiny_model / train / evaluate rules and the same commands as the text track (`mhpo-bench tiny-model --kind vl`,
 # `mhpo-bench evaluate`, `mhpo-bench aggregate --track vl`). They come from the main experiments (paper.yaml) or
 # from a study (default.yaml's `studies: {vl_tiny: ...}`, run only by its target). The main `aggregate` rule never
