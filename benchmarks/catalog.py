@@ -269,7 +269,7 @@ def _entry(path: Path) -> dict:
     return data
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _static() -> dict[str, Benchmark]:
     out = {}
     for path in sorted(REGISTRY_DIR.glob("*.yaml")) + sorted(VL_REGISTRY_DIR.glob("*.yaml")):

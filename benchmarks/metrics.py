@@ -12,7 +12,7 @@ CIs are percentile bootstrap intervals (95% by default) over problems, seeded, s
 from __future__ import annotations
 
 from collections import Counter
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 

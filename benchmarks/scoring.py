@@ -35,6 +35,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal, InvalidOperation
 from multiprocessing.connection import Connection
 from multiprocessing.connection import wait as _wait
@@ -51,7 +52,7 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _BOX = re.compile(r"\\(?:boxed|fbox)\b")
 _HASHES = re.compile(r"####[ \t]*([^\n]*)")
 # a lookahead so overlapping phrases ("Final Answer: The final answer is X") all match; the last one wins
-_ANSWER_IS = re.compile(r"(?i)(?=answer\s*(?:is|:)\s*:?\s*([^\n]{1,%d}))" % MAX_ANSWER_CHARS)
+_ANSWER_IS = re.compile(rf"(?i)(?=answer\s*(?:is|:)\s*:?\s*([^\n]{{1,{MAX_ANSWER_CHARS}}}))")
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?(?:/\d+)?|-?\.\d+")
 _INT = re.compile(r"^[+-]?\d+$")
 _THOUSANDS = re.compile(r"^[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?$")

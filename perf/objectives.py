@@ -39,7 +39,7 @@ def step(obj, logps, old, adv, mask, device):
     leaf = logps.detach().requires_grad_(True)
     out = obj(logps=leaf, old_logps=old, advantages=adv, mask=mask, num_tokens=mask.sum())
     out.loss.backward()
-    out.metrics  # the trainer reads them every step: include the host sync
+    _ = out.metrics  # the trainer reads them every step: include the host sync
     if device == "cuda":
         torch.cuda.synchronize()
 

@@ -491,7 +491,7 @@ def write_main(data: dict, out_dir: Path, skipped: dict[str, str] | None = None)
         for rl, rows in diffs.items():
             title = "the base model (untrained)" if rl == BASE else "GRPO"
             md.append(f"\n### Difference from {title}: method − {rl} (percentage points)\n")
-            md.append(f"Paired bootstrap 95% CI over problems and seeds (mhpo/analysis/compare.py); `*`: the CI excludes 0.\n")
+            md.append("Paired bootstrap 95% CI over problems and seeds (mhpo/analysis/compare.py); `*`: the CI excludes 0.\n")
             body = [[label] + [_diff_text(per.get(b)) for b in benches + ["average"]] for label, per in rows.items()]
             md.append(tables.md_table([f"method − {rl}"] + benches + ["average"], body))
             tex.append(tables.tex_table([f"method - {rl}"] + benches + ["average"],

@@ -13,8 +13,8 @@ Each is written as PNG and PDF atomically (``mhpo.common.io``) with fixed metada
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 import numpy as np
 

@@ -40,7 +40,7 @@ def _module_file(module: str) -> Path | None:
     return None
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _imports(path: Path) -> tuple[Path, ...]:
     """Repository files imported by ``path`` (one level), packages' ``__init__`` included."""
     try:
@@ -99,7 +99,7 @@ def package_version() -> str:
         return "unknown"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _file_sha(path: Path) -> str:
     """One read per file and process: planning hashes the same files for every run."""
     return hashlib.sha256(path.read_bytes()).hexdigest()
@@ -122,7 +122,7 @@ def digest(files, extra: object = None) -> str:
 _REGISTER = re.compile(r"""@register\(\s*["']([^"']+)["']\s*\)""")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _objective_files() -> dict[str, Path]:
     out: dict[str, Path] = {}
     for f in sorted((ROOT / "mhpo").rglob("*.py")) + sorted((ROOT / "baselines").glob("*.py")):

@@ -10,8 +10,8 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Iterable, Iterator
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)

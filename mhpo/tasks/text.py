@@ -70,7 +70,7 @@ def _stable_seed(*parts) -> int:
     return int.from_bytes(hashlib.sha256("|".join(map(str, parts)).encode()).digest()[:8], "big")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _split_pools(task: str) -> tuple[tuple, tuple]:
     space = TASKS[task]()
     random.Random(_stable_seed("mhpo.tasks", task, "split")).shuffle(space)

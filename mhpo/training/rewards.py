@@ -17,7 +17,7 @@ content may itself be a list of typed parts); the assistant text is scored in bo
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from benchmarks.scoring import _last_boxed, is_correct
 

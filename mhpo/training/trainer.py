@@ -222,7 +222,7 @@ class ObjectiveGRPOTrainer(GRPOTrainer):
             return super()._generate_and_score_completions(inputs)
         target, device = len(inputs), self.accelerator.device
         kept, n_kept, batch = [], 0, inputs
-        for rounds in range(1, self.max_generation_rounds + 1):
+        for rounds in range(1, self.max_generation_rounds + 1):  # noqa: B007 (logged after the loop)
             out = super()._generate_and_score_completions(batch)
             if any(k in out for k in sampling.MULTIMODAL_KEYS):
                 raise ValueError("dapo.dynamic_sampling supports text-only batches; turn it off for image inputs")
