@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# perf/gpu_smoke.sh -- the GPU paths on one GPU, in under 10 minutes (issue 12, item 5):
+# perf/gpu_smoke.sh -- the GPU paths on one GPU, in under 10 minutes:
 #
 #   1. the tiny recipe trained on CUDA in bf16 (8 steps, a checkpoint at step 4);
 #   2. where vLLM is installed: the same with vLLM colocated generation (recipe vllm.mode: colocate);

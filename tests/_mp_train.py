@@ -5,7 +5,7 @@ every rank: one test-only objective and two fault injections, each switched on b
   Step 3: +inf added per token, so the loss is non-finite while its gradient stays finite (DeepSpeed alone would
   apply that step). Step 4 and later: NaN times the surrogate, so the gradient is NaN too.
 - ``MP_SLOW_RNG_RANK=r``: rank r sleeps 2 s before writing its ``rng_state_{r}.pth`` into a staged checkpoint
-  (the race of issue 12, row 7: the folder must not be renamed before every rank has written into it).
+  (a race: the folder must not be renamed before every rank has written into it).
 - ``MP_STEP_DELAY=s``: every rank sleeps s seconds per micro-step after optimizer step 2, so that a test can
   ``kill -9`` a rank mid-run, after the first checkpoint.
 """

@@ -1,7 +1,7 @@
 """Mutation check of MHPO's tests: apply each mutant to a scratch copy of the repository, run the tests that
 should catch it there, and report which tests kill it (fail) and which mutants survive.
 
-    python tests/mutation.py                 # the mutants of issue 16 against tests/test_mhpo.py
+    python tests/mutation.py                 # the listed mutants against tests/test_mhpo.py
     python tests/mutation.py --min-kills 2   # exit 1 unless every mutant is killed by >= 2 tests (default)
 
 Each mutant is one exact textual replacement that must occur exactly once in its file (so a refactor that

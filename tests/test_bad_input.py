@@ -272,7 +272,7 @@ def test_consecutive_nonfinite_steps_abort_and_keep_the_last_good_checkpoint(nan
     assert steps == sorted(set(steps)) and steps[:2] == [1, 2]
 
 
-# ------------------------------------------------------------------- wrong paths and files (issue 14, item 6)
+# ------------------------------------------------------------------- wrong paths and files
 def test_train_out_pointing_at_a_file(tmp_path, capsys):
     f = tmp_path / "afile"
     f.write_text("keep me")

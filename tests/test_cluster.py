@@ -1,4 +1,4 @@
-"""The cluster path planned for real (issue 12, rows 6, 9, 10 and the plan's cost): `snakemake -n --profile slurm`
+"""The cluster path planned for real (and the plan's cost): `snakemake -n --profile slurm`
 of the paper matrix, its train jobs rendered into the sbatch call by the Slurm executor plugin's own code, and the
 planned train command launched for real (accelerate with the project's zero3.yaml, a probe script in place of the
 trainer). ~25 s in all.

@@ -1,4 +1,4 @@
-"""Training data in the layouts the recipes' datasets are published in (issue 12, row 3 and row 8).
+"""Training data in the layouts the recipes' datasets are published in.
 
 The fixtures (tests/fixtures/data/, sources in its README) reproduce the columns, nesting, file layout and dataset
 card of BytedTsinghua-SIA/DAPO-Math-17k, open-r1/DAPO-Math-17k-Processed and hiyouga/geometry3k; each is loaded

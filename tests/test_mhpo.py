@@ -6,7 +6,7 @@ M(r) = exp(ψ − ζ)·sech²(log r / c) of /work/shared/reference/paper-notes.m
 obtained through the objective itself: M by autograd (∂(−loss)/∂logπ ÷ Â), the weight w = exp(ψ − ζ) from the
 loss value, ζ from ``obj.zeta``. The reference is itself checked against the table of the paper notes.
 
-tests/mutation.py applies the mutants named in issue 16 (c, k−, λ+ defaults; softplus(−x) → softplus(x);
+tests/mutation.py applies the mutants it lists (c, k−, λ+ defaults; softplus(−x) → softplus(x);
 softplus → relu) to a scratch copy and requires each to be killed by at least two tests of this file.
 """
 

@@ -1,5 +1,5 @@
 """The multi-process tier: the real ``mhpo-bench train`` under ``accelerate launch`` with 2 CPU processes over gloo,
-in the two modes a GPU cluster uses (issue 12):
+in the two modes a GPU cluster uses:
 
 - ``ddp``: ``accelerate launch --multi_gpu --num_processes 2`` with the trainer on CPU. (``--cpu --num_processes 2``
   would silently run ONE process; every run here asserts that two did, from the manifest.)
@@ -47,7 +47,7 @@ LAUNCH = {
               "--mixed_precision", "no"],
 }
 DISTRIBUTED_TYPE = {"ddp": "MULTI_CPU", "zero3": "DEEPSPEED"}  # DDP over gloo with the trainer on CPU
-TIMEOUT = 240  # a hung collective (issue 12, row 1) fails the test instead of the CI job
+TIMEOUT = 240  # a hung collective fails the test instead of the CI job
 
 
 def _env(**extra) -> dict:

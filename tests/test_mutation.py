@@ -19,4 +19,4 @@ def test_no_mhpo_mutant_survives():
     assert p.returncode == 0, p.stdout[-4000:] + p.stderr[-4000:]
     assert "every mutant killed by >= 2 tests" in p.stdout
     verdicts = [line.split()[1] for line in p.stdout.splitlines() if line.split()[1:3] in (["killed", "by"], ["SURVIVES", "by"])]
-    assert verdicts == ["killed"] * 5, p.stdout  # one line per mutant of issue 16
+    assert verdicts == ["killed"] * 5, p.stdout  # one line per mutant

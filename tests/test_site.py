@@ -1,4 +1,4 @@
-"""The cluster's life cycle around the jobs (issue 12, item 4 and row 12): the site layer on top of the slurm
+"""The cluster's life cycle around the jobs: the site layer on top of the slurm
 profile, the site's Hugging Face cache, and `mhpo-bench prefetch` into it. No network: the Hub is either absent
 from the test (dry run, local cache) or an endpoint on a closed loopback port. ~20 s in all.
 """

@@ -1,4 +1,4 @@
-"""A real Slurm job through snakemake's SLURM executor plugin (issue 7 §1).
+"""A real Slurm job through snakemake's SLURM executor plugin.
 
 Skipped, with the reason, unless a Slurm cluster is reachable from here: `sbatch` on PATH, a Slurm
 config file present (so no client falls back to a DNS SRV lookup), and `sinfo` answering with an

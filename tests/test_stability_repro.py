@@ -1,4 +1,4 @@
-"""Determinism of the stability study end to end (issue 8, "re-running with the same seeds reproduces the table
+"""Determinism of the stability study end to end ("re-running with the same seeds reproduces the table
 exactly on the same machine"): a 2-run study (two methods, one seed) is trained, evaluated and analysed twice
 from scratch with the commands the workflow runs; every table and the summary must be byte-identical."""
 

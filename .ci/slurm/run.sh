@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # .ci/slurm/run.sh -- a real, single-node Slurm cluster on localhost, and the
-# project's workflow run through it (issue 7 §1).
+# project's workflow run through it.
 #
 #   .ci/slurm/run.sh            full CI step: cluster up, smoke workflow, the project's
 #                               workflow via `--profile slurm`, local run of the same
