@@ -1,7 +1,8 @@
 """``mhpo-bench``: one entry point; each subcommand lives in its own module and is imported lazily,
 so ``mhpo-bench --help`` starts fast and a broken optional stage cannot break the others.
 
-A subcommand module defines ``configure(parser)`` (add arguments) and ``main(args) -> int``.
+A command module (``mhpo/cli/<command>.py``) defines ``configure(parser)`` (add arguments) and ``main(args) -> int``;
+the library code it calls holds no argparse code.
 """
 
 from __future__ import annotations
