@@ -39,7 +39,6 @@ from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal, InvalidOperation
 from multiprocessing.connection import Connection
 from multiprocessing.connection import wait as _wait
-from typing import Iterable, Iterator, Sequence
 
 from benchmarks import choice
 

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import SHARED_BENCHMARKS
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -45,8 +45,8 @@ import dataclasses
 import json
 import math
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -82,11 +82,12 @@ CURVE_KEYS = ("reward/mean", "grad_norm", "entropy", "ratio/p1", "ratio/p50", "r
 
 
 # ------------------------------------------------------------------------------------------ per-run statistics
+STUDY_PARAMS = Params()  # the study's signal windows (mhpo.analysis.signals.Params defaults)
 RUN_STATS = ("steps", "reward_auc", "grad_spikes", "max_abs_log_ratio", "mean_abs_log_ratio", "entropy_drop",
              "collapse_events")
 
 
-def run_stats(rows: Sequence[dict], params: Params = Params()) -> dict[str, float]:
+def run_stats(rows: Sequence[dict], params: Params = STUDY_PARAMS) -> dict[str, float]:
     """Every per-run statistic except ``final_accuracy`` from one run's metric rows (``mhpo.analysis.signals``)."""
     s = signals.run_signals(signals.series(signals.clean_rows(rows)), params)
     return {k: s[k] for k in RUN_STATS}
@@ -195,7 +196,7 @@ def holm(pvalues: Sequence[float]) -> list[float]:
     return out.tolist()
 
 
-def per_run_table(runs: Sequence[Run], evals_dir: str | Path | None, params: Params = Params(),
+def per_run_table(runs: Sequence[Run], evals_dir: str | Path | None, params: Params = STUDY_PARAMS,
                   benchmarks: Sequence[str] | None = None) -> list[dict]:
     rows = []
     for r in runs:
@@ -509,7 +510,7 @@ def curves(runs: Sequence[Run]) -> dict[tuple[str, str], dict[int, dict[str, np.
 
 
 def analyze(runs_dir, evals_dir, out_dir, references: Sequence[str] = ("grpo",), alpha: float = 0.05,
-            test: str = "t", params: Params = Params(), regimes=None, methods=None, benchmarks=None,
+            test: str = "t", params: Params = STUDY_PARAMS, regimes=None, methods=None, benchmarks=None,
             plots: bool = True, n_boot: int = 2000, collapse_drop: float = 0.10) -> dict[str, Path]:
     """Compute everything and write the tables, summary and figures under ``out_dir``; returns the paths."""
     runs = load_runs(runs_dir, regimes, methods)

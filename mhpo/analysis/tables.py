@@ -15,8 +15,8 @@ from __future__ import annotations
 import csv
 import io as _stdio
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from mhpo.analysis.signals import Params
 from mhpo.analysis.stability import __doc__ as _library_doc

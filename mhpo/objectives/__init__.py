@@ -41,8 +41,6 @@ from collections.abc import Callable
 
 import torch
 
-import baselines
-
 AGGREGATIONS = ("seq-mean-token-mean", "token-mean", "seq-mean-token-sum-norm", "seq-mean-token-sum", "sequence")
 LOG_RATIO_CLAMP = 20.0  # exp(20) ~ 5e8: far beyond any trust region, small enough to stay finite in fp32.
 

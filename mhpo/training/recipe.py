@@ -30,7 +30,7 @@ from typing import Any
 import yaml
 
 from mhpo import resources
-from mhpo.workflow import objective_cache
+from mhpo.training import objective_cache
 
 RECIPE_DIR = resources.recipes_dir()  # package data (mhpo/resources/recipes)
 RESOLVED_RECIPE = "recipe.resolved.yaml"  # a training run's one config file, in its run directory
@@ -185,7 +185,7 @@ class Recipe:
             if key not in known:
                 raise RecipeError(f"recipe {source}: unknown key {key!r}{_hint(key, known)}")
         kwargs = {}
-        for name, f in known.items():
+        for name in known:
             section = _SECTIONS.get(name)
             if section is None:
                 if name in raw:
@@ -234,7 +234,7 @@ def _quote(dotted: str) -> str:
     return f"'{dotted}'" if "." in dotted else repr(dotted)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _types(cls, name: str) -> tuple:
     """The accepted Python types of field ``name`` from its annotation (``float`` also accepts ``int``)."""
     ann = {f.name: f.type for f in dataclasses.fields(cls)}[name]
@@ -324,7 +324,7 @@ def resolve(raw: dict, source: str = "<recipe>", overrides: dict[str, Any] | Non
 def check_objective_params(rec: dict, source: str = "<recipe>") -> None:
     """Every name under ``objective_params`` is a registered objective that accepts its parameters (names and
     values: ``mhpo.objectives.get``), else the typo would be ignored or fail only inside the training job. The
-    planner runs this on every recipe it plans; answers are cached on disk (mhpo.workflow.objective_cache)."""
+    planner runs this on every recipe it plans; answers are cached on disk (mhpo.training.objective_cache)."""
 
     for name, params in (rec.get("objective_params") or {}).items():
         if not isinstance(params, dict):

@@ -42,9 +42,9 @@ from typing import Any
 import yaml
 
 from mhpo.common import codehash, io
-from mhpo.training import data
+from mhpo.training import data, objective_cache
 from mhpo.training import recipe as recipes
-from mhpo.workflow import commands, objective_cache
+from mhpo.workflow import commands
 from mhpo.workflow.schema import ConfigError, prepare, validate_schema
 
 RESOLVED_RECIPE = recipes.RESOLVED_RECIPE
