@@ -11,7 +11,7 @@ and ``synth_vl_<task>`` (:mod:`mhpo.tasks.vl`) benchmarks.
 A VL entry also names ``fields.image`` (an image path relative to the benchmark's folder), optionally
 ``fields.choices`` and ``fields.answer_type``, and its ``answer_type`` (``multi_choice``, ``free_form`` or
 ``per_row``, read per row through ``mc_values``; rows with choices and no type field are multiple choice). Its
-rows carry ``image`` (PIL, resized by :func:`benchmarks.vl.resize_image`), ``choices`` and ``answer_type``.
+rows carry ``image`` (PIL, resized by :func:`benchmarks.images.resize_image`), ``choices`` and ``answer_type``.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from pathlib import Path
 
 import yaml
 
-from benchmarks import choice, vl
+from benchmarks import choice, images
 from benchmarks.scoring import _last_boxed
 
 REGISTRY_DIR = Path(str(resources.files("benchmarks") / "registry"))  # package data
@@ -75,9 +75,9 @@ class Benchmark:
         return text
 
     def load(self, data_dir: str | os.PathLike | None = None, limit: int | None = None, seed: int = 0,
-             max_side: int = vl.DEFAULT_MAX_SIDE) -> list[dict]:
+             max_side: int = images.DEFAULT_MAX_SIDE) -> list[dict]:
         """Problems in file order (first ``limit`` of them), each ``{id, problem, gold, prompt}``; VL rows also
-        ``image`` (resized by :func:`benchmarks.vl.resize_image` to ``max_side``), ``choices``, ``answer_type``."""
+        ``image`` (resized by :func:`benchmarks.images.resize_image` to ``max_side``), ``choices``, ``answer_type``."""
         if limit is not None and limit < 1:
             raise BenchmarkError(f"--limit must be a positive number of problems, got {limit}")
         if self.task is not None:
@@ -126,7 +126,7 @@ class Benchmark:
             raise BenchmarkError(f"{where}: multiple-choice gold {gold!r} is neither a letter nor one of the "
                                  f"choices {choices!r}")
         try:
-            image = vl.open_image(row[spec["image"]], None if path is None else path.parent, max_side)
+            image = images.open_image(row[spec["image"]], None if path is None else path.parent, max_side)
         except ValueError as e:
             raise BenchmarkError(f"{where}: {e}") from None
         prompt = self.format_prompt(problem, choices if atype == "multi_choice" else None)
@@ -136,7 +136,7 @@ class Benchmark:
         if self.modality == "vl":  # the visual tasks' test split is always rendered with seed 0
             rows = _task_module(self.modality).load(self.task, "test", n=limit, seed=0)
             return [{"id": r["id"], "problem": r["problem"], "gold": r["answer"],
-                     "prompt": self.format_prompt(r["problem"]), "image": vl.resize_image(r["image"], max_side),
+                     "prompt": self.format_prompt(r["problem"]), "image": images.resize_image(r["image"], max_side),
                      "choices": r["choices"], "answer_type": r["answer_type"]} for r in rows]
         rows = _task_module(self.modality).load(self.task, "test", n=limit, seed=seed)
         return [{"id": str(i if r.get("id") is None else r["id"]), "problem": str(r["problem"]),

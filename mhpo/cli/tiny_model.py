@@ -4,9 +4,10 @@ library is :mod:`mhpo.models.tiny`)."""
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
-from mhpo.models.tiny import WARM_START_STEPS, _copy_into, _main_vl, build, cached, info
+from mhpo.models.tiny import WARM_START_STEPS, _copy_into, build, cached, info
 from mhpo.tasks import text as tasks
 
 
@@ -43,4 +44,19 @@ def main(args) -> int:
     acc = "not measured" if ws["test_greedy_accuracy"] is None else f"{ws['test_greedy_accuracy']:.1%}"
     print(f"wrote {out}: {data['n_params']:,} parameters, warm start {ws['steps']} steps on {ws['task']!r}, "
           f"greedy test accuracy {acc} ({ws['test_eval_size']} problems), {data['build_seconds']:.0f} s")
+    return 0
+
+
+def _main_vl(args) -> int:
+    from mhpo.models import tiny_vl as vl_tiny  # the VL builder pulls in PIL and the visual tasks: only for --kind vl
+
+    names = [t for t in (args.task or "count").split(",") if t]
+    steps = vl_tiny.WARM_START_STEPS if args.steps is None else args.steps
+    try:
+        info = vl_tiny.build(args.out, task=names if len(names) > 1 else names[0], seed=args.seed,
+                             warm_start_steps=steps)
+    except (ValueError, FileExistsError) as e:  # unknown task, or --out holds something
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(json.dumps(info, indent=2))
     return 0

@@ -88,7 +88,7 @@ def closure(*files: Path, skip=()) -> list[Path]:
 EVAL_ONLY = ("benchmarks/evaluate.py", "benchmarks/generation.py", "benchmarks/metrics.py", "benchmarks/lm_eval_tasks.py",
              "benchmarks/lm_eval_hooks.py")
 VL_ONLY = ("mhpo/tasks/vl.py", "mhpo/models/tiny_vl.py", "mhpo/training/rewards_vl.py",
-           "mhpo/training/trainer_vl.py", "mhpo/training/train_vl.py", "mhpo/analysis/aggregate_vl.py",
+           "mhpo/training/train_vl.py", "mhpo/analysis/aggregate_vl.py",
            "benchmarks/vl.py")
 
 

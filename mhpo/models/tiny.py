@@ -295,17 +295,3 @@ def info(path) -> dict:
     """The ``tiny_model.json`` of a built directory."""
     return json.loads((Path(path) / INFO_FILE).read_text(encoding="utf-8"))
 
-
-def _main_vl(args) -> int:
-    from mhpo.models import tiny_vl as vl_tiny  # the VL builder pulls in PIL and the visual tasks: only for --kind vl
-
-    names = [t for t in (args.task or "count").split(",") if t]
-    steps = vl_tiny.WARM_START_STEPS if args.steps is None else args.steps
-    try:
-        info = vl_tiny.build(args.out, task=names if len(names) > 1 else names[0], seed=args.seed,
-                             warm_start_steps=steps)
-    except (ValueError, FileExistsError) as e:  # unknown task, or --out holds something
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    print(json.dumps(info, indent=2))
-    return 0
