@@ -25,7 +25,7 @@ def _value(problem: str) -> int:
 
 
 def test_available_lists_the_tasks():
-    assert tasks.available() == ["add", "arith", "arith2"]
+    assert tasks.available() == ["add", "add_words", "arith", "arith2"]
 
 
 @pytest.mark.parametrize("name", ["add", "arith", "arith2"])
@@ -76,7 +76,7 @@ def test_rows_are_identical_across_processes_with_different_hash_seeds():
 
 
 def test_bad_input_gives_errors_that_list_the_options():
-    with pytest.raises(ValueError, match="available tasks: add, arith, arith2"):
+    with pytest.raises(ValueError, match="available tasks: add, add_words, arith, arith2"):
         tasks.load("countdown", "train")
     with pytest.raises(ValueError, match="use one of: train, test"):
         tasks.load("add", "validation")
