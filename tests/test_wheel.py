@@ -22,19 +22,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.mutation import scratch_copy
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _copy_tracked(dst: Path) -> None:
-    """Tracked and untracked-but-not-ignored files: a clean source tree (no build/, no egg-info, no caches)."""
-    files = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
-                           capture_output=True, check=True).stdout.split(b"\0")
-    for rel in filter(None, files):
-        src = ROOT / os.fsdecode(rel)
-        if src.is_file():
-            out = dst / os.fsdecode(rel)
-            out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_bytes(src.read_bytes())
 
 
 def _dependency_dirs() -> list[str]:
@@ -46,7 +36,7 @@ def _dependency_dirs() -> list[str]:
 def installed(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("wheel")
     src, dist, venv = tmp / "src", tmp / "dist", tmp / "venv"
-    _copy_tracked(src)
+    scratch_copy(src)
     p = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", str(src), "-w", str(dist)],
                        cwd=tmp, capture_output=True, text=True, timeout=600)
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]

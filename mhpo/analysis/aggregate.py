@@ -622,19 +622,25 @@ def check_same_code(cells: list[Cell], runs_dirs: list[Path]) -> None:
                              "ones (snakemake reruns jobs whose code changed) or give them different labels")
 
 
+def parse_experiments(experiments: list[str] | None) -> set[tuple[str, str]] | None:
+    """``--experiment MODEL/LABEL`` values as ``{(model, label)}``; None (every experiment) when none are given."""
+    if not experiments:
+        return None
+    out = set()
+    for e in experiments:
+        if "/" not in e:
+            raise ValueError(f"--experiment {e!r} must look like MODEL/LABEL")
+        model, label = e.split("/", 1)
+        out.add((model, label))
+    return out
+
+
 # ------------------------------------------------------------------------------------------ entry point
 def aggregate(runs_dirs: list[Path], evals_dir: Path, out: Path, experiments: list[str] | None = None,
               reference_dirs: list[Path] | None = None, figures: bool = True, n_boot: int = N_BOOT,
               skipped: dict[str, str] | None = None) -> dict:
     """Write every table (and figure); returns ``{"tables": [...], "figures": [...], "counts": {...}}``."""
-    exp = None
-    if experiments:
-        exp = set()
-        for e in experiments:
-            if "/" not in e:
-                raise ValueError(f"--experiment {e!r} must look like MODEL/LABEL")
-            m, l = e.split("/", 1)
-            exp.add((m, l))
+    exp = parse_experiments(experiments)
     t0 = time.perf_counter()
     cells = discover_evals(evals_dir, exp)
     check_same_code(cells, runs_dirs)

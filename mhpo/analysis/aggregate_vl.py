@@ -160,13 +160,7 @@ def write_vl(data: dict, refs: list[dict], out_dir: Path) -> list[Path]:
 
 def aggregate_vl(evals_dir: Path, out: Path, experiments: list[str] | None = None,
                  reference_dirs: list[Path] | None = None, n_boot: int = agg.N_BOOT) -> dict:
-    exp = None
-    if experiments:
-        exp = set()
-        for e in experiments:
-            if "/" not in e:
-                raise ValueError(f"--experiment {e!r} must look like MODEL/LABEL")
-            exp.add(tuple(e.split("/", 1)))
+    exp = agg.parse_experiments(experiments)
     cells = agg.discover_evals(evals_dir, exp)
     refs = vl_references(agg.load_references(reference_dirs or agg.default_reference_dirs(out)))
     data = vl_table(cells, refs, n_boot)
