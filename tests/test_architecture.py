@@ -25,6 +25,7 @@ LAZY: dict[str, set[str]] = {
     "mhpo/analysis/plots.py": {"matplotlib"},
     "mhpo/analysis/stability.py": {"scipy"},
     "mhpo/analysis/stability_plots.py": {"matplotlib"},
+    "mhpo/cli/__init__.py": {"benchmarks.vl"},
     "mhpo/cli/atlas.py": {"mhpo.objectives"},
     "mhpo/cli/objectives.py": {"mhpo.objectives"},
     "mhpo/cli/prefetch.py": {"tqdm"},

@@ -13,7 +13,6 @@ import os
 import sys
 from importlib.metadata import PackageNotFoundError, version
 
-from benchmarks import vl
 from mhpo.common import env
 
 # name -> (module, one-line help)
@@ -97,6 +96,7 @@ def check_out(args) -> str | None:
 def main(argv: list[str] | None = None) -> int:
     argv = resolve_alias(list(sys.argv[1:] if argv is None else argv))
     if argv[:1] == ["vl-export"]:  # the old `evaluate-vl export`
+        from benchmarks import vl  # lazy: start-up time (the registry and the generator), only for vl-export
 
         return vl.main(["export"] + argv[1:])
     name = argv[0] if argv and argv[0] in COMMANDS else None
