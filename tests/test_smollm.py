@@ -13,13 +13,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import ROOT, require
 
 from benchmarks import catalog
 from mhpo.models import loading as models
 from mhpo.tasks import text as tasks
 from mhpo.training import data, recipe
 from mhpo.workflow import config as mcfg
-from tests.conftest import ROOT, require
 
 
 def test_smol_add_is_a_task_backed_chat_benchmark_with_boxed_answers():

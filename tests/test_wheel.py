@@ -21,8 +21,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-from tests.mutation import scratch_copy
+from mutation import scratch_copy
 
 ROOT = Path(__file__).resolve().parents[1]
 
