@@ -378,41 +378,27 @@ class Plan:
             b.setdefault("limit", evaluation["limit"])
             b.setdefault("if_available", False)
             key = f"{where}.evaluation.benchmarks[{j}]"
-            if bm is not None and _vl_benchmark(b["name"]):
-                try:
-                    spec = bm.get(b["name"])
-                except bm.BenchmarkError as e:  # unknown synthetic VL task
-                    raise ConfigError(f"{key}: {e}") from None
-                if (spec.task is None and spec.local_path(data_dir) is None
-                        and os.environ.get("MHPO_ONLINE") != "1"):
-                    if b["if_available"]:
-                        self.skipped_benchmarks.append(b["name"])
-                        continue
-                    if evaluation["require_data"]:
-                        raise ConfigError(f"{key}: no data for VL benchmark {b['name']!r} (export it with `python -m "
-                                          "benchmarks.vl export`, then set `data_dir` or evaluation.data_dir; or "
-                                          "`if_available: true` to skip it, `require_data: false` to plan it anyway)")
-                    self.missing_data.append(b["name"])
-                out.append({"name": b["name"], "limit": b["limit"], "track": "vl"})
-                continue
+            vl = bm is not None and _vl_benchmark(b["name"])
             if bm is not None:
                 synthetic = b["name"].startswith("synth_")
-                if b["name"] not in available and not synthetic:
+                if not vl and b["name"] not in available and not synthetic:
                     raise ConfigError(f"{key}: unknown benchmark {b['name']!r}; available: {', '.join(available)}")
                 try:
                     spec = bm.get(b["name"])
-                except Exception as e:  # BenchmarkError: unknown synthetic task
+                except Exception as e:  # BenchmarkError: unknown (synthetic) task
                     raise ConfigError(f"{key}: {e}") from None
                 if spec.task is None and spec.local_path(data_dir) is None and os.environ.get("MHPO_ONLINE") != "1":
                     if b["if_available"]:
                         self.skipped_benchmarks.append(b["name"])
                         continue
                     if evaluation["require_data"]:
-                        raise ConfigError(f"{key}: no data for benchmark {b['name']!r} (set `data_dir`, "
-                                          "MHPO_BENCHMARK_DIR, or `if_available: true` to skip it, "
-                                          "`require_data: false` to plan it anyway)")
+                        fix = ("export it with `python -m benchmarks.vl export`, then set `data_dir` or "
+                               "evaluation.data_dir" if vl else "set `data_dir`, MHPO_BENCHMARK_DIR")
+                        raise ConfigError(f"{key}: no data for {'VL ' if vl else ''}benchmark {b['name']!r} ({fix}; "
+                                          "or `if_available: true` to skip it, `require_data: false` to plan it "
+                                          "anyway)")
                     self.missing_data.append(b["name"])
-            out.append({"name": b["name"], "limit": b["limit"]})
+            out.append({"name": b["name"], "limit": b["limit"], **({"track": "vl"} if vl else {})})
         if not out:
             raise ConfigError(f"{where}.evaluation.benchmarks: none of the benchmarks has data")
         return out
