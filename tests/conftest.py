@@ -4,6 +4,9 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -47,12 +50,45 @@ def pytest_configure(config):
     from mhpo.common import env
 
     required()  # a typo in MHPO_REQUIRE stops the run at once, not at the first test that needs it
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers > 1:  # pytest-xdist: share the cores among the workers (torch would take every core in each)
+        os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // workers)))
     # One cache for the whole session and its subprocesses (workflow runs included), so the tiny model is
     # built once (mhpo.models.tiny.cached) and reused by every test that trains or runs the workflow.
     os.environ["MHPO_CACHE_DIR"] = os.environ.get("MHPO_CACHE_DIR") or str(ROOT / ".cache" / "tests")
     env.setup(os.environ["MHPO_CACHE_DIR"])
     if SHARED_BENCHMARKS.is_dir():
         os.environ["MHPO_BENCHMARK_DIR"] = str(SHARED_BENCHMARKS)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Files holding a ``slow`` test run first (stable order otherwise): under pytest-xdist's ``loadfile`` the
+    long files then overlap with the many short ones instead of finishing alone at the end."""
+    slow = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow)
+
+
+_prebuild: subprocess.Popen | None = None
+
+
+def pytest_sessionstart(session):
+    """With several xdist workers, build the default tiny model into the shared cache in the background at once:
+    tests that train the tiny recipe wait on its build lock (mhpo.models.tiny.cached) instead of one of them
+    building it while the other workers' tiny tests wait idle. A failed build is retried by the first test
+    that needs it, in the open."""
+    global _prebuild
+    if hasattr(session.config, "workerinput") or (session.config.getoption("numprocesses", None) or 0) < 2:
+        return
+    _prebuild = subprocess.Popen([sys.executable, "-c", "from mhpo.models import tiny; tiny.cached()"],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def pytest_sessionfinish(session):
+    if _prebuild is not None and _prebuild.poll() is None:  # a short session: stop the build, drop its half
+        _prebuild.kill()
+        _prebuild.wait()
+        for half in (Path(os.environ["MHPO_CACHE_DIR"]) / "tiny-builds").glob(f".*.{_prebuild.pid}.build"):
+            shutil.rmtree(half, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -23,8 +23,10 @@ from mhpo.workflow import config as mcfg
 from mhpo.workflow import cost
 
 ROOT = Path(__file__).resolve().parents[1]
-PROBE = ("import os; print('PROBE', os.environ['RANK'], os.environ['WORLD_SIZE'], os.environ['MASTER_PORT'], "
-         "os.environ['OMP_NUM_THREADS'], flush=True)")
+# One os.write per rank: the launcher's children share the pipe unbuffered, and print() writes piece by piece, so
+# two ranks' lines could interleave mid-line ("PROBEPROBE  10  22 ..."); a write under PIPE_BUF is atomic.
+PROBE = ("import os; os.write(1, ' '.join(['PROBE', os.environ['RANK'], os.environ['WORLD_SIZE'], "
+         "os.environ['MASTER_PORT'], os.environ['OMP_NUM_THREADS']]).encode() + b'\\n')")
 
 
 class _Resources(dict):

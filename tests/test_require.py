@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def pytest_run(tmp_path, require: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "MHPO_BENCHMARK_DIR": str(tmp_path / "missing"), "MHPO_REQUIRE": require}
-    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider",
+    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-n", "0", "-rs", "-p", "no:cacheprovider",
                            "tests/test_benchmarks.py::test_real_copies_match_their_documented_sizes"],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
 

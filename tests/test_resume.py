@@ -32,9 +32,7 @@ def _cmd(out: Path) -> list[str]:
 
 
 def test_kill_9_then_rerun_resumes_without_duplicate_or_missing_steps(tmp_path, capsys):
-    cache = ROOT / ".cache" / "tests"
-    env = {**os.environ, "MHPO_CACHE_DIR": str(cache)}
-    os.environ["MHPO_CACHE_DIR"] = str(cache)
+    env = dict(os.environ)  # the session's cache (tests/conftest.py), where the tiny model is built once
     train_mod.model_path(load_recipe("tiny"))  # build the tiny model outside the timed child
     out = tmp_path / "run"
     proc = subprocess.Popen(_cmd(out), env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

@@ -39,8 +39,7 @@ def study(root: Path, model: Path) -> Path:
     return root
 
 
-def test_rerunning_the_study_with_the_same_seeds_reproduces_the_tables(tmp_path, monkeypatch):
-    monkeypatch.setenv("MHPO_CACHE_DIR", str(Path(__file__).resolve().parents[1] / ".cache" / "tests"))
+def test_rerunning_the_study_with_the_same_seeds_reproduces_the_tables(tmp_path):
     model = Path(train_mod.model_path(load_recipe("tiny")))  # the default tiny model, cached as in test_trainer.py
     a, b = study(tmp_path / "a", model), study(tmp_path / "b", model)
     files = ["tables/stability.md", "tables/stability.csv", "tables/stability.tex", "tables/stability_paired.csv",

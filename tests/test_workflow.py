@@ -171,24 +171,41 @@ def test_vl_tiny_target_plans_the_vl_study_only(tmp_path):
     assert p.returncode == 0 and "tiny-vl" not in p.stdout + p.stderr and "aggregate_vl" not in p.stdout
 
 
+# The default's jobs, shrunk (one seed, 8 steps, small evaluations): every rule runs for real in a few minutes.
+# The default itself is timed by perf/workflow.sh; its plan is checked above and in tests/test_flows.py.
+SMOKE = ("--configfile", "workflow/config/default.yaml", "workflow/config/smoke.yaml")
+SMOKE_OBJECTIVES = ["mhpo", "grpo"]
+
+
+def test_smoke_overlay_plans_every_rule_of_the_default(tmp_path):
+    """The smoke overlay keeps every rule of the default (base and checkpoint evaluations included) for two
+    objectives and one seed; the default plans 5 objectives x 2 seeds."""
+    wf = scratch(tmp_path)
+    full = job_counts((p := smk(wf, "-n", "--cores", "all")).stdout + p.stderr)
+    small = job_counts((p := smk(wf, "-n", "--cores", "all", *SMOKE)).stdout + p.stderr)
+    assert small == {"tiny_model": 1, "train": 2, "evaluate": 2 * 2 + 1, "aggregate": 1, "atlas": 1, "all": 1}
+    assert full == {**small, "train": 5 * 2, "evaluate": 5 * 2 * 2 + 1}
+
+
 @pytest.mark.slow
 def test_default_workflow_end_to_end(tmp_path):
+    """The default's rules end to end on the smoke overlay, then: a no-op rerun, the plan of one added objective,
+    tables regenerated from existing checkpoints under a hostile label, and the HTML report."""
     wf = scratch(tmp_path)
-    p = smk(wf, "--cores", "all", timeout=900)
+    p = smk(wf, "--cores", "all", *SMOKE, timeout=900)
     out = p.stdout + p.stderr
     assert p.returncode == 0, out[-5000:]
     res = wf / "results"
     # per-run outputs
-    for obj in OBJECTIVES:
-        for seed in (0, 1):
-            run = res / "runs" / "tiny" / obj / f"seed{seed}"
-            assert (run / "final").is_dir() and (run / "metrics.jsonl").stat().st_size > 0
-            for ck in ("final", "checkpoint-24"):
-                assert list((res / "evals" / "tiny" / obj / f"seed{seed}" / ck).glob("synth_add.summary.json"))
+    for obj in SMOKE_OBJECTIVES:
+        run = res / "runs" / "tiny" / obj / "seed0"
+        assert (run / "final").is_dir() and (run / "metrics.jsonl").stat().st_size > 0
+        for ck in ("final", "checkpoint-4"):
+            assert list((res / "evals" / "tiny" / obj / "seed0" / ck).glob("synth_add.summary.json"))
     # tables and figures list every objective
     main = (res / "tables" / "main.md").read_text()
     stab = (res / "tables" / "training_signals.md").read_text()
-    for obj in OBJECTIVES:
+    for obj in SMOKE_OBJECTIVES:
         assert f"| {obj} |" in main and f"| {obj} |" in stab
     assert "| base |" in main
     for name in ("main", "training_signals"):
@@ -202,17 +219,16 @@ def test_default_workflow_end_to_end(tmp_path):
         shutil.copytree(res / "tables", os.environ["MHPO_E2E_TABLES"], dirs_exist_ok=True)
 
     # no-op rerun
-    p = smk(wf, "-n", "--cores", "all")
+    p = smk(wf, "-n", "--cores", "all", *SMOKE)
     assert p.returncode == 0 and "Nothing to be done" in p.stdout + p.stderr, (p.stdout + p.stderr)[-3000:]
 
     # adding an objective schedules only its own jobs plus aggregation
-    cfg = yaml.safe_load((wf / "workflow/config/default.yaml").read_text())
-    cfg["experiments"].append({"model": "tiny", "objective": "cispo"})
-    (wf / "plus.yaml").write_text(yaml.safe_dump(cfg))
-    p = smk(wf, "-n", "--cores", "all", "--configfile", "plus.yaml")
+    experiments = yaml.safe_load((wf / "workflow/config/smoke.yaml").read_text())["experiments"]
+    (wf / "plus.yaml").write_text(yaml.safe_dump({"experiments": [*experiments, {"model": "tiny", "objective": "cispo"}]}))
+    p = smk(wf, "-n", "--cores", "all", *SMOKE, "plus.yaml")
     out = p.stdout + p.stderr
     assert p.returncode == 0, out[-3000:]
-    assert job_counts(out) == {"train": 2, "evaluate": 4, "aggregate": 1, "all": 1}
+    assert job_counts(out) == {"train": 1, "evaluate": 2, "aggregate": 1, "all": 1}
     assert all("cispo" in b for b in job_blocks(out, "train") + job_blocks(out, "evaluate"))
 
     # regenerate tables from existing checkpoints, under a label full of shell metacharacters
@@ -224,7 +240,7 @@ def test_default_workflow_end_to_end(tmp_path):
                                     "sampling": {"max_tokens": 16, "seed": 0}, "batch_size": 16}},
         "experiments": [
             {"model": "tiny", "label": evil, "checkpoints": {"0": "results/runs/tiny/grpo/seed0/final"}},
-            {"model": "tiny", "objective": "mhpo", "from_runs": "results/runs", "seeds": [0, 1]},
+            {"model": "tiny", "objective": "mhpo", "from_runs": "results/runs", "seeds": [0]},
         ],
         "report": {"atlas": False},
     }
@@ -239,6 +255,6 @@ def test_default_workflow_end_to_end(tmp_path):
     assert "| mhpo |" in main and "touch PWNED" in main
 
     # Snakemake's own HTML report of the default run
-    p = smk(wf, "--report", "results/report.html")
+    p = smk(wf, *SMOKE, "--report", "results/report.html")
     assert p.returncode == 0, (p.stdout + p.stderr)[-3000:]
     assert (wf / "results" / "report.html").stat().st_size > 10_000

@@ -267,7 +267,8 @@ site_layer() {
 	if grep -v '^ *#' "$dir/config.yaml" | grep -q CHANGE_ME; then die "site layer: unfilled CHANGE_ME in $dir/config.yaml"; fi
 }
 project_workflow() {
-	local profile t rc=0 CI_CONFIG=""
+	local profile t rc=0
+	local -a CI_CONFIG=()
 	if ! profile="$(find_profile)" || ! [[ -f "$WF_REPO/workflow/Snakefile" || -f "$WF_REPO/Snakefile" ]]; then
 		if [[ "${SLURM_CI_REQUIRE_WORKFLOW:-0}" == 1 ]]; then die "no Snakefile or slurm profile in $WF_REPO"; fi
 		log "NOTE: no workflow/Snakefile + workflow/profiles/slurm in $WF_REPO yet: running the stand-in .ci/slurm/selftest instead"
@@ -286,7 +287,12 @@ project_workflow() {
 			log "benchmark data: $data_dir (the installed package's default)"
 		fi
 	fi
-	[[ -f "$WF_REPO/workflow/config/default.yaml" ]] && CI_CONFIG=workflow/config/default.yaml
+	# The default's jobs on the smoke overlay (one seed, 8 steps), as tests/test_workflow.py's end-to-end run
+	if [[ -f "$WF_REPO/workflow/config/smoke.yaml" ]]; then
+		CI_CONFIG=(--configfile workflow/config/default.yaml workflow/config/smoke.yaml)
+	elif [[ -f "$WF_REPO/workflow/config/default.yaml" ]]; then
+		CI_CONFIG=(--configfile workflow/config/default.yaml)
+	fi
 	scratch_copy "$WORK/wf-slurm" || die "scratch copy of $WF_REPO failed"
 	scratch_copy "$WORK/wf-local" || die "scratch copy of $WF_REPO failed"
 	# the default config's data_dir, ../shared/benchmarks, beside the copies as beside the checkout (the package
@@ -311,10 +317,10 @@ project_workflow() {
 	fi
 
 	t="$(now)"
-	log "workflow via Slurm: snakemake --cores all --profile $profile ${overrides[*]} ${SLURM_CLUSTER_OPTS[*]} ${CI_CONFIG:+--configfile $CI_CONFIG}"
+	log "workflow via Slurm: snakemake --cores all --profile $profile ${overrides[*]} ${SLURM_CLUSTER_OPTS[*]} ${CI_CONFIG[*]}"
 	# The shipped profile selects the paper config; CI runs the tiny default through it.
 	(cd "$WORK/wf-slurm" && timeout -s KILL "$WF_TIMEOUT" snakemake --cores all --profile "$profile" \
-		"${overrides[@]}" "${SLURM_CLUSTER_OPTS[@]}" ${CI_CONFIG:+--configfile "$CI_CONFIG"} >"$WORK/log/wf-slurm.log" 2>&1) || rc=$?
+		"${overrides[@]}" "${SLURM_CLUSTER_OPTS[@]}" "${CI_CONFIG[@]}" >"$WORK/log/wf-slurm.log" 2>&1) || rc=$?
 	if [[ $rc -ne 0 ]]; then
 		tail -n 60 "$WORK/log/wf-slurm.log" >&2
 		die "workflow via Slurm failed (rc=$rc)"
@@ -345,8 +351,8 @@ project_workflow() {
 		log "local run of the same config: reusing $local_tables"
 	else
 		t="$(now)"
-		log "same workflow locally: snakemake --cores all ${CI_CONFIG:+--configfile $CI_CONFIG}"
-		(cd "$WORK/wf-local" && timeout -s KILL "$WF_TIMEOUT" snakemake --cores all ${CI_CONFIG:+--configfile "$CI_CONFIG"} \
+		log "same workflow locally: snakemake --cores all ${CI_CONFIG[*]}"
+		(cd "$WORK/wf-local" && timeout -s KILL "$WF_TIMEOUT" snakemake --cores all "${CI_CONFIG[@]}" \
 			>"$WORK/log/wf-local.log" 2>&1) || rc=$?
 		if [[ $rc -ne 0 ]]; then
 			tail -n 60 "$WORK/log/wf-local.log" >&2

@@ -31,7 +31,7 @@ import sys
 import time
 from pathlib import Path
 
-from mhpo.common import env
+from mhpo.common import env, io
 from mhpo.tasks import text as tasks
 
 SPECIALS = ["<pad>", "<s>", "</s>", "<unk>"]
@@ -255,7 +255,8 @@ def cached(task: str = "add", seed: int = 0, warm_start_steps: int | None = None
     """The default-architecture tiny model for (task, seed, steps), built once into the cache
     (``$MHPO_CACHE_DIR/tiny-builds/``) and reused. Safe because the build is deterministic (seeded, one thread);
     the key holds the source of this module and of ``mhpo.tasks.text`` and the torch version, so a code change never
-    reuses a stale build. Concurrent builders race harmlessly: the first rename wins."""
+    reuses a stale build. Concurrent callers (ranks, parallel jobs and test workers on one machine) wait on a file
+    lock while the first builds; on a file system without ``flock`` they race harmlessly: the first rename wins."""
     import torch  # lazy: start-up time
 
 
@@ -268,17 +269,25 @@ def cached(task: str = "add", seed: int = 0, warm_start_steps: int | None = None
     for src in (Path(__file__), Path(tasks.__file__)):
         h.update(src.read_bytes())
     target = env.setup() / "tiny-builds" / f"{task}-w{steps}-s{seed}-{h.hexdigest()[:12]}"
-    if not (target / "config.json").exists():
-        tmp = target.parent / f".{target.name}.{os.getpid()}.build"
-        shutil.rmtree(tmp, ignore_errors=True)
-        print(f"[mhpo] building the tiny model for task {task!r} ({steps} warm-start steps) into {target}",
-              file=sys.stderr, flush=True)
-        build(tmp, task=task, seed=seed, warm_start_steps=steps)
-        try:
-            os.replace(tmp, target)
-        except OSError:  # another process finished first
-            shutil.rmtree(tmp, ignore_errors=True)
+    if (target / "config.json").exists():
+        return target
+    with io.file_lock(target.parent):
+        if not (target / "config.json").exists():  # built by another process while this one waited
+            _build_into(target, task, seed, steps)
     return target
+
+
+def _build_into(target: Path, task: str, seed: int, steps: int) -> None:
+    """Build into a private temporary folder, then rename it to ``target`` (atomic: never a half-built cache entry)."""
+    tmp = target.parent / f".{target.name}.{os.getpid()}.build"
+    shutil.rmtree(tmp, ignore_errors=True)
+    print(f"[mhpo] building the tiny model for task {task!r} ({steps} warm-start steps) into {target}",
+          file=sys.stderr, flush=True)
+    build(tmp, task=task, seed=seed, warm_start_steps=steps)
+    try:
+        os.replace(tmp, target)
+    except OSError:  # another process finished first
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def build_untrained(out_dir, seed: int = 0, **arch) -> Path:

@@ -179,11 +179,11 @@ def model_path(rec: dict) -> str:
 
     task = m["tiny_task"] or rec["data"]["task"]
     steps = m["tiny_warm_start_steps"]
+    if not is_vl(rec):  # tiny.cached locks the build itself; shared with `mhpo-bench tiny-model`
+        return str(tiny.cached(task, seed=0, warm_start_steps=steps))
     # Every rank of a multi-process launch resolves the model at once: the first to take the lock builds,
     # the others wait and then find the finished build (one build per cache, not one per rank).
-    with _build_lock(env.setup() / ("tiny-vl" if is_vl(rec) else "tiny-builds")):
-        if not is_vl(rec):
-            return str(tiny.cached(task, seed=0, warm_start_steps=steps))  # shared with `mhpo-bench tiny-model`
+    with _build_lock(env.setup() / "tiny-vl"):
         return _tiny_vl(tiny, env.setup() / "tiny-vl", task, steps)
 
 
