@@ -369,7 +369,7 @@ run_pytest() {
 	if python3 -c 'import pytest' 2>/dev/null; then
 		local t
 		t="$(now)"
-		(cd "$REPO" && timeout -s KILL 200 python3 -m pytest -q -p no:cacheprovider tests/test_slurm.py -rs) >&2 ||
+		(cd "$REPO" && timeout -s KILL 200 python3 -m pytest -q -n 0 -p no:cacheprovider tests/test_slurm.py -rs) >&2 ||
 			die "tests/test_slurm.py failed"
 		log "tests/test_slurm.py in $(secs "$t") s"
 	elif [[ -n "${MHPO_REQUIRE:-}" ]]; then
