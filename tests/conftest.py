@@ -61,11 +61,24 @@ def pytest_configure(config):
         os.environ["MHPO_BENCHMARK_DIR"] = str(SHARED_BENCHMARKS)
 
 
+# Test files that train the default tiny recipe, so wait for the shared tiny-model build (a few minutes on a cold
+# cache). Missing a file here costs time, never correctness: it only runs earlier and waits on the build lock.
+TRAINS_TINY = {"test_workflow.py", "test_bad_input.py", "test_flows.py", "test_multiprocess.py", "test_parity_trl.py",
+               "test_recipes.py", "test_resume.py", "test_security.py", "test_stability_repro.py", "test_trainer.py",
+               "test_vl.py", "test_wheel.py"}
+
+
 def pytest_collection_modifyitems(config, items):
-    """Files holding a ``slow`` test run first (stable order otherwise): under pytest-xdist's ``loadfile`` the
-    long files then overlap with the many short ones instead of finishing alone at the end."""
+    """Order of files (stable within each group), for pytest-xdist's ``loadfile``: first the files that do not
+    need the tiny model, slow ones first, while the background build runs (pytest_sessionstart); then the ones
+    that do, the end-to-end workflow first and other slow files next, so no long file finishes alone at the end."""
     slow = {item.path for item in items if item.get_closest_marker("slow")}
-    items.sort(key=lambda item: item.path not in slow)
+
+    def key(item):
+        tiny = item.path.name in TRAINS_TINY
+        return tiny, not (tiny and item.path.name == "test_workflow.py"), item.path not in slow
+
+    items.sort(key=key)
 
 
 _prebuild: subprocess.Popen | None = None
@@ -74,10 +87,12 @@ _prebuild: subprocess.Popen | None = None
 def pytest_sessionstart(session):
     """With several xdist workers, build the default tiny model into the shared cache in the background at once:
     tests that train the tiny recipe wait on its build lock (mhpo.models.tiny.cached) instead of one of them
-    building it while the other workers' tiny tests wait idle. A failed build is retried by the first test
-    that needs it, in the open."""
+    building it while the other workers' tiny tests wait idle. Only for a run of the whole suite; a failed build
+    is retried by the first test that needs it, in the open."""
     global _prebuild
-    if hasattr(session.config, "workerinput") or (session.config.getoption("numprocesses", None) or 0) < 2:
+    config = session.config
+    whole_suite = config.args_source == pytest.Config.ArgsSource.TESTPATHS  # `pytest`, not `pytest tests/x.py`
+    if hasattr(config, "workerinput") or not whole_suite or (config.getoption("numprocesses", None) or 0) < 2:
         return
     _prebuild = subprocess.Popen([sys.executable, "-c", "from mhpo.models import tiny; tiny.cached()"],
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

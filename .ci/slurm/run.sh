@@ -369,7 +369,8 @@ run_pytest() {
 	if python3 -c 'import pytest' 2>/dev/null; then
 		local t
 		t="$(now)"
-		(cd "$REPO" && timeout -s KILL 200 python3 -m pytest -q -n 0 -p no:cacheprovider tests/test_slurm.py -rs) >&2 ||
+		# both tests at once (-n 2 --dist load): their jobs are trivial, their time is Slurm's scheduling and polling
+		(cd "$REPO" && timeout -s KILL 200 python3 -m pytest -q -n 2 --dist load -p no:cacheprovider tests/test_slurm.py -rs) >&2 ||
 			die "tests/test_slurm.py failed"
 		log "tests/test_slurm.py in $(secs "$t") s"
 	elif [[ -n "${MHPO_REQUIRE:-}" ]]; then
