@@ -76,7 +76,7 @@ def pytest_collection_modifyitems(config, items):
 
     def key(item):
         tiny = item.path.name in TRAINS_TINY
-        return tiny, not (tiny and item.path.name == "test_workflow.py"), item.path not in slow
+        return tiny, item.path.name != "test_workflow.py", item.path not in slow
 
     items.sort(key=key)
 

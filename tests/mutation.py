@@ -53,8 +53,8 @@ def run_tests(copy: Path, tests: list[str]) -> tuple[set[str], int]:
     report = copy / "report.xml"
     env = {**os.environ, "PYTHONPATH": str(copy), "MHPO_HYPOTHESIS_PROFILE": "ci"}
     # -n 0: one process per mutant run (pyproject's addopts would start a pytest-xdist worker per core)
-    subprocess.run([sys.executable, "-m", "pytest", "-q", "-n", "0", "-p", "no:cacheprovider", "-W", "ignore::DeprecationWarning",
-                    f"--junitxml={report}", *tests], cwd=copy, env=env, capture_output=True, text=True, timeout=600, check=False)
+    subprocess.run([sys.executable, "-m", "pytest", "-q", "-n", "0", "-p", "no:cacheprovider",
+                    "-W", "ignore::DeprecationWarning", f"--junitxml={report}", *tests], cwd=copy, env=env, capture_output=True, text=True, timeout=600, check=False)
     failed, total = set(), 0
     for case in ET.parse(report).getroot().iter("testcase"):
         total += 1

@@ -222,8 +222,8 @@ SECRETS = {"WANDB_API_KEY": "sentinel-wandb-3f9c1d2e8b7a", "HF_TOKEN": "hf_senti
 
 @pytest.mark.slow
 def test_secrets_never_reach_logs_manifests_or_results(tmp_path):
-    cache = Path(os.environ["MHPO_CACHE_DIR"])  # the session's (tests/conftest.py): the tiny model is built once
-    env = {**os.environ, **SECRETS, "MHPO_CACHE_DIR": str(cache), "WANDB_MODE": "offline",
+    # the session's MHPO_CACHE_DIR (tests/conftest.py), inherited: the tiny model is built once
+    env = {**os.environ, **SECRETS, "WANDB_MODE": "offline",
            "PATH": f"{BIN}:{os.environ['PATH']}"}
     run, ev = tmp_path / "run", tmp_path / "eval"
     train = subprocess.run(

@@ -224,7 +224,8 @@ def test_default_workflow_end_to_end(tmp_path):
 
     # adding an objective schedules only its own jobs plus aggregation
     experiments = yaml.safe_load((wf / "workflow/config/smoke.yaml").read_text())["experiments"]
-    (wf / "plus.yaml").write_text(yaml.safe_dump({"experiments": [*experiments, {"model": "tiny", "objective": "cispo"}]}))
+    plus = {"experiments": [*experiments, {"model": "tiny", "objective": "cispo"}]}
+    (wf / "plus.yaml").write_text(yaml.safe_dump(plus))
     p = smk(wf, "-n", "--cores", "all", *SMOKE, "plus.yaml")
     out = p.stdout + p.stderr
     assert p.returncode == 0, out[-3000:]

@@ -318,7 +318,7 @@ project_workflow() {
 
 	t="$(now)"
 	log "workflow via Slurm: snakemake --cores all --profile $profile ${overrides[*]} ${SLURM_CLUSTER_OPTS[*]} ${CI_CONFIG[*]}"
-	# The shipped profile selects the paper config; CI runs the tiny default through it.
+	# The shipped profile selects the paper config; CI runs the tiny default on the smoke overlay through it.
 	(cd "$WORK/wf-slurm" && timeout -s KILL "$WF_TIMEOUT" snakemake --cores all --profile "$profile" \
 		"${overrides[@]}" "${SLURM_CLUSTER_OPTS[@]}" "${CI_CONFIG[@]}" >"$WORK/log/wf-slurm.log" 2>&1) || rc=$?
 	if [[ $rc -ne 0 ]]; then
