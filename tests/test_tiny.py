@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -113,6 +116,21 @@ def test_cli_builds_and_reports_errors(tmp_path, capsys):
     assert "greedy test accuracy" in capsys.readouterr().out
     assert cli.main(["tiny-model", "--out", str(tmp_path / "n"), "--task", "bogus"]) == 2
     assert "available tasks" in capsys.readouterr().err
+
+
+def test_concurrent_cli_builds_share_one_cached_build(tmp_path):
+    """Two `mhpo-bench tiny-model` processes started together on an empty cache: one builds, the other waits on
+    the cache's file lock and copies that build (before the lock they both built it)."""
+    env = {**os.environ, "MHPO_CACHE_DIR": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "mhpo.cli", "tiny-model", "--task", "add", "--seed", "3", "--steps", "60"]
+    procs = [subprocess.Popen([*cmd, "--out", str(tmp_path / f"m{i}")], env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True) for i in range(2)]
+    errs = [p.communicate(timeout=600)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], errs
+    assert sum(e.count("building the tiny model") for e in errs) == 1, errs
+    entries = sorted(p.name for p in (tmp_path / "cache" / "tiny-builds").iterdir())
+    assert len(entries) == 2 and entries[0] == ".build.lock" and entries[1].startswith("add-w60-s3-"), entries
+    assert (tmp_path / "m0" / "model.safetensors").read_bytes() == (tmp_path / "m1" / "model.safetensors").read_bytes()
 
 
 # ------------------------------------------------------------------------------------------ models

@@ -259,7 +259,6 @@ def cached(task: str = "add", seed: int = 0, warm_start_steps: int | None = None
     lock while the first builds; on a file system without ``flock`` they race harmlessly: the first rename wins."""
     import torch  # lazy: start-up time
 
-
     if task not in tasks.available():
         raise ValueError(f"unknown task {task!r}; available tasks: {', '.join(tasks.available())}")
     steps = WARM_START_STEPS[task] if warm_start_steps is None else warm_start_steps
