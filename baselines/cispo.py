@@ -21,7 +21,8 @@ class CISPO(Objective):
     __doc__ = __doc__
     aggregation = "token-mean"
     eps_high: float = 5.0
-    checks = (("eps_high", lambda e: e > 0, "eps_high is the absolute cap on the IS weight and must be > 0 (ScaleRL: 5.0)"),)
+    checks = (("eps_high", lambda e: e > 0,
+               "eps_high is the absolute cap on the IS weight and must be > 0 (ScaleRL: 5.0)"),)
 
     def per_token_loss(self, b: Batch) -> torch.Tensor:
         w = b.ratio.detach().clamp(max=self.eps_high)

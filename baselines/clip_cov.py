@@ -40,7 +40,8 @@ class ClipCov(GRPO):
     def __post_init__(self):
         super().__post_init__()
         if not self.cov_lb < self.cov_ub:
-            raise ObjectiveError(f"clip_cov: parameters 'cov_lb'={self.cov_lb} and 'cov_ub'={self.cov_ub}: need cov_lb < cov_ub")
+            raise ObjectiveError(f"clip_cov: parameters 'cov_lb'={self.cov_lb} and 'cov_ub'={self.cov_ub}: "
+                                 "need cov_lb < cov_ub")
         self._generator = torch.Generator().manual_seed(self.seed)
 
     def per_token_loss(self, b: Batch) -> torch.Tensor:

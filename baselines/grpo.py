@@ -32,7 +32,8 @@ class GRPO(Objective):
     aggregation = "seq-mean-token-mean"
     eps_low: float = 0.2
     eps_high: float = 0.2
-    checks = (("eps_low", lambda e: 0 <= e < 1, "ε_low must be in [0, 1)"), ("eps_high", lambda e: e >= 0, "ε_high must be >= 0"))
+    checks = (("eps_low", lambda e: 0 <= e < 1, "ε_low must be in [0, 1)"),
+              ("eps_high", lambda e: e >= 0, "ε_high must be >= 0"))
 
     def per_token_loss(self, b: Batch) -> torch.Tensor:
         return clipped_surrogate(self, b, self.eps_low, self.eps_high)

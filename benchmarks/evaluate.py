@@ -159,7 +159,8 @@ def evaluate_benchmark(gen, bench: catalog.Benchmark, args, model_path: str, out
     done = _load_progress(progress, fp)
     todo = [i for i, p in enumerate(problems) if p["id"] not in done]
     if done:
-        print(f"{bench.name}: resuming, {len(problems) - len(todo)}/{len(problems)} problems already sampled", file=sys.stderr)
+        print(f"{bench.name}: resuming, {len(problems) - len(todo)}/{len(problems)} problems already sampled",
+              file=sys.stderr)
 
     from tqdm.auto import tqdm  # lazy: start-up time
 

@@ -144,7 +144,8 @@ class HFGenerator:
         self.tokenizer = AutoTokenizer.from_pretrained(model, trust_remote_code=trust_remote_code)
         torch_dtype = getattr(torch, dtype) if dtype else (torch.bfloat16 if self.device != "cpu" else torch.float32)
         self.dtype = str(torch_dtype).removeprefix("torch.")
-        self.model = AutoModelForCausalLM.from_pretrained(model, dtype=torch_dtype, trust_remote_code=trust_remote_code)
+        self.model = AutoModelForCausalLM.from_pretrained(model, dtype=torch_dtype,
+                                                          trust_remote_code=trust_remote_code)
         self.model = self.model.to(self.device).eval()
         self.batch_size = max(1, batch_size)  # problems per progress flush; does not change any completion
         self.pad_id = self.tokenizer.pad_token_id

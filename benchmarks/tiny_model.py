@@ -12,7 +12,8 @@ from mhpo.models.tiny import char_tokenizer as _char_tokenizer
 
 
 def char_tokenizer():
-    """The project's char-level tokenizer (``mhpo.models.tiny.char_tokenizer``): one token per printable ASCII character."""
+    """The project's char-level tokenizer (``mhpo.models.tiny.char_tokenizer``): one token per printable ASCII
+    character."""
 
     return _char_tokenizer()
 

@@ -43,7 +43,8 @@ def make_fixture(root: Path, records: int, seeds=(0, 1), k: int = 4, steps: int 
                     for i in range(n_prob):
                         for s in range(k):
                             ok = bool(rng.random() < p)
-                            fh.write(json.dumps({"run": f"{lab}/seed{seed}", "model": "m", "checkpoint": ck, "step": 0 if lab == "base" else steps,
+                            fh.write(json.dumps({"run": f"{lab}/seed{seed}", "model": "m", "checkpoint": ck,
+                                                 "step": 0 if lab == "base" else steps,
                                                  "benchmark": bench, "problem_id": str(i), "sample": s,
                                                  "completion": "The answer is \\boxed{42}.", "extracted": "42",
                                                  "correct": ok, "n_tokens": 12}) + "\n")
@@ -51,16 +52,18 @@ def make_fixture(root: Path, records: int, seeds=(0, 1), k: int = 4, steps: int 
                 (d / f"{bench}.summary.json").write_text(json.dumps({
                     "benchmark": bench, "k": k, "n_problems": n_prob,
                     "metrics": {m: {"mean": p, "ci_low": p, "ci_high": p} for m in ("avg@k", "pass@k", "maj@k")},
-                    "sampling": {"temperature": 1.0, "top_p": 1.0, "max_tokens": 64, "n": k, "seed": 0, "backend": "hf"},
+                    "sampling": {"temperature": 1.0, "top_p": 1.0, "max_tokens": 64, "n": k, "seed": 0,
+                                 "backend": "hf"},
                     "versions": {"math-verify": "0.9.0"}, "model": "m", "wall_time_s": 1.0}))
             if lab != "base":
                 r = root / "runs" / "perf-model" / lab / f"seed{seed}"
                 r.mkdir(parents=True, exist_ok=True)
                 with open(r / "metrics.jsonl", "w") as fh:
                     for t in range(1, steps + 1):
-                        fh.write(json.dumps({"step": t, "reward/mean": 0.3 + t / steps * 0.3, "entropy": 1 - t / (2 * steps),
-                                             "grad_norm": float(rng.lognormal(0, 0.5)), "ratio/p1": 0.9, "ratio/p99": 1.1,
-                                             "ratio/min": 0.5, "ratio/max": 2.0, "completion_length": 100.0}) + "\n")
+                        fh.write(json.dumps({"step": t, "reward/mean": 0.3 + t / steps * 0.3,
+                                             "entropy": 1 - t / (2 * steps), "grad_norm": float(rng.lognormal(0, 0.5)),
+                                             "ratio/p1": 0.9, "ratio/p99": 1.1, "ratio/min": 0.5, "ratio/max": 2.0,
+                                             "completion_length": 100.0}) + "\n")
     return total
 
 
@@ -93,8 +96,10 @@ def main() -> int:
                             json.loads(line)
 
             t_floor = best(floor, args.repeats)
-            t_tables = best(lambda: aggregate.aggregate([root / "runs"], root / "evals", root / "out", figures=False), args.repeats)
-            t_all = best(lambda: aggregate.aggregate([root / "runs"], root / "evals", root / "out", figures=True), args.repeats)
+            t_tables = best(lambda: aggregate.aggregate([root / "runs"], root / "evals", root / "out", figures=False),
+                            args.repeats)
+            t_all = best(lambda: aggregate.aggregate([root / "runs"], root / "evals", root / "out", figures=True),
+                         args.repeats)
             cli = [sys.executable, "-m", "mhpo.cli", "aggregate", "--runs", str(root / "runs"), "--evals",
                    str(root / "evals"), "--out", str(root / "cli")]
             t_cli = best(lambda: subprocess.run(cli, check=True, capture_output=True), args.repeats)

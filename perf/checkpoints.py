@@ -73,7 +73,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for mode in args.modes.split(","):
             rows.append(measure(mode, Path(tmp)))
-    print("| mode | params | checkpoint before (all state) | older checkpoint now | ratio | bytes/param before → now |")
+    print("| mode | params | checkpoint before (all state) | older checkpoint now | ratio "
+          "| bytes/param before → now |")
     print("|---|---|---|---|---|---|")
     for r in rows:
         n = r["n_params"]

@@ -10,7 +10,8 @@ paired bootstrap CI of (arm - base) over problems and seeds, and two controls:
     python perf/learning.py [--steps 32] [--seeds 0,1] [--arms grpo,placebo,sft] [--n-eval 200] [--k 4] [--out DIR]
 
 RL runs go through ``mhpo.training.train.train`` (the code path of ``mhpo-bench train``) into ``--out`` (default a temp
-folder); held-out problems are ``mhpo.tasks.text.load(task, "test")``, scored with ``mhpo.training.rewards.correctness_reward``.
+folder); held-out problems are ``mhpo.tasks.text.load(task, "test")``, scored with
+``mhpo.training.rewards.correctness_reward``.
 """
 
 from __future__ import annotations
@@ -55,7 +56,8 @@ def per_problem(model_dir: str, problems: list[dict], max_new: int, temperature:
     return acc
 
 
-def paired_ci(arm: list[list[float]], base: list[float], reps: int = 2000, seed: int = 0) -> tuple[float, float, float]:
+def paired_ci(arm: list[list[float]], base: list[float], reps: int = 2000,
+              seed: int = 0) -> tuple[float, float, float]:
     """Mean of (arm[s][p] - base[p]) over seeds s and problems p, with a 95% percentile bootstrap CI that resamples
     problems and seeds (both with replacement): the pairing removes the problems' own difficulty."""
     diffs = [[a - b for a, b in zip(row, base)] for row in arm]

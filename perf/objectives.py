@@ -5,8 +5,9 @@
     python perf/objectives.py --objectives grpo,mhpo --shapes 512x8192 --repeats 5
 
 Each repeat runs every objective once, in a fresh shuffled order, so a noisy shared machine slows all of
-them alike; the best (minimum) and the median over repeats are reported, ratios from the best. Inputs: float32 log-probs, random lengths, (B,) advantages,
-old log-probs drifted by N(0, 0.1²). The time covers the full call (sanitising, loss, metrics) and backward.
+them alike; the best (minimum) and the median over repeats are reported, ratios from the best. Inputs: float32
+log-probs, random lengths, (B,) advantages, old log-probs drifted by N(0, 0.1²). The time covers the full call
+(sanitising, loss, metrics) and backward.
 """
 
 from __future__ import annotations

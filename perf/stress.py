@@ -78,7 +78,8 @@ def child(n: int, mode: str, chunk: int, workers: int | None) -> dict:
         agree = sum(g == e for g, (_, _, e) in zip(got, items))
     wall = time.perf_counter() - t0
     return {"n": n, "mode": mode, "wall_s": round(wall, 2), "answers_per_s": round(n / wall),
-            "agreement": agree / n, "parent_peak_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "agreement": agree / n,
+            "parent_peak_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
             "parent_after_start_mib": round(rss0 / 1024, 1),
             "worker_peak_mib": round(max(_worker_peaks_kib(pool), default=0) / 1024, 1),
             "workers": pool.n, "timeouts": pool.timeouts}
@@ -108,7 +109,8 @@ def main() -> int:
         print(json.dumps(child(int(n), mode, args.chunk, args.workers)))
         return 0
 
-    print(f"# {time.strftime('%Y-%m-%d')} {platform.machine()} {os.cpu_count()} CPUs, python {platform.python_version()}")
+    print(f"# {time.strftime('%Y-%m-%d')} {platform.machine()} {os.cpu_count()} CPUs, "
+          f"python {platform.python_version()}")
     runs = [("stream", int(n)) for n in args.counts.split(",") if n]
     runs += [("list", int(n)) for n in args.baseline_counts.split(",") if n]
     results = []
@@ -123,8 +125,8 @@ def main() -> int:
     stream = [r for r in results if r["mode"] == "stream"]
     if len(stream) > 1:
         lo, hi = stream[0], stream[-1]
-        print(f"streaming: parent peak RSS {hi['parent_peak_mib']} MiB at {hi['n']:,} vs {lo['parent_peak_mib']} MiB at "
-              f"{lo['n']:,}: ratio {hi['parent_peak_mib'] / lo['parent_peak_mib']:.3f}; worker peak ratio "
+        print(f"streaming: parent peak RSS {hi['parent_peak_mib']} MiB at {hi['n']:,} vs {lo['parent_peak_mib']} "
+              f"MiB at {lo['n']:,}: ratio {hi['parent_peak_mib'] / lo['parent_peak_mib']:.3f}; worker peak ratio "
               f"{hi['worker_peak_mib'] / max(lo['worker_peak_mib'], 1e-9):.3f}")
     for b in (r for r in results if r["mode"] == "list"):
         s = next((r for r in stream if r["n"] == b["n"]), None)

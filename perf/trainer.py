@@ -87,12 +87,14 @@ def main() -> int:
     print("| trainer | median step ms (per repeat) | tokens/s (per repeat) |")
     print("|---|---|---|")
     for kind, rows in results.items():
-        print(f"| {kind} | {', '.join(f'{t * 1e3:.1f}' for t, _ in rows)} | {', '.join(f'{k:.0f}' for _, k in rows)} |")
+        print(f"| {kind} | {', '.join(f'{t * 1e3:.1f}' for t, _ in rows)} | "
+              f"{', '.join(f'{k:.0f}' for _, k in rows)} |")
     best = {k: min(t for t, _ in v) for k, v in results.items()}
     tps = {k: max(s for _, s in v) for k, v in results.items()}
     print(f"best step time: stock {best['stock'] * 1e3:.1f} ms, ours {best['ours'] * 1e3:.1f} ms, "
           f"ratio ours/stock {best['ours'] / best['stock']:.3f}")
-    print(f"best tokens/s: stock {tps['stock']:.0f}, ours {tps['ours']:.0f}, ratio ours/stock {tps['ours'] / tps['stock']:.3f}")
+    print(f"best tokens/s: stock {tps['stock']:.0f}, ours {tps['ours']:.0f}, "
+          f"ratio ours/stock {tps['ours'] / tps['stock']:.3f}")
     return 0
 
 

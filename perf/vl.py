@@ -59,7 +59,8 @@ def _train(config: str, model: str, out: Path, steps: int) -> dict:
     t0 = time.perf_counter()
     assert train.train(rec, objectives.get("mhpo"), 0, out) == 0, f"{config} run failed; see {out}/manifest.json"
     res = _steps(out, rec["rollout"]["updates_per_rollout"])
-    res.update(wall_s=round(time.perf_counter() - t0, 2), completions_per_step=recipe.batches(rec, 1)["completions_per_step"],
+    res.update(wall_s=round(time.perf_counter() - t0, 2),
+               completions_per_step=recipe.batches(rec, 1)["completions_per_step"],
                max_new_tokens=rec["rollout"]["max_completion_length"])
     return res
 
@@ -131,14 +132,16 @@ def main() -> int:
     vl_info = vl_tiny.build(out / "vl-model", task="count", seed=0)
     vl_build = time.perf_counter() - t0
     ws = vl_info["warm_start"]
-    res["build"] = {"text_s (0: cached)": round(text_build, 2), "vl_s": round(vl_build, 2), "vl_parameters": vl_info["parameters"],
+    res["build"] = {"text_s (0: cached)": round(text_build, 2), "vl_s": round(vl_build, 2),
+                    "vl_parameters": vl_info["parameters"],
                     "vl_warm_start_steps": ws["steps"], "vl_warm_start_s_per_step": ws["seconds_per_step"],
                     "vl_warm_start_test_accuracy": ws["test_greedy_accuracy"]}
 
     text = _train("tiny", text_model, out / "text-run", a.steps)
     vl_run = _train("tiny-vl", str(out / "vl-model"), out / "vl-run", a.steps)
     per_completion = {k: r["median_s"] / r["completions_per_step"] for k, r in (("text", text), ("vl", vl_run))}
-    res["rl"] = {"text": text, "vl": vl_run, "ratio_vl_over_text_step": round(vl_run["median_s"] / text["median_s"], 2),
+    res["rl"] = {"text": text, "vl": vl_run,
+                 "ratio_vl_over_text_step": round(vl_run["median_s"] / text["median_s"], 2),
                  "ratio_vl_over_text_per_completion": round(per_completion["vl"] / per_completion["text"], 2)}
 
     common = ["--k", str(a.k), "--seed", "0", "--batch-size", "64"]

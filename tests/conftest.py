@@ -16,7 +16,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # The package never guesses where benchmark data are: the tests name the copies beside the checkout explicitly
 # (pytest_configure exports MHPO_BENCHMARK_DIR, for the tests' subprocesses too), unless it is set already.
 SHARED_BENCHMARKS = Path(os.environ.get("MHPO_BENCHMARK_DIR") or ROOT.parent / "shared" / "benchmarks")
-REQUIREMENTS = ("benchmarks", "slurm", "smollm")  # what a test may find missing here; `MHPO_REQUIRE` names those CI needs
+# what a test may find missing here; `MHPO_REQUIRE` names those CI needs
+REQUIREMENTS = ("benchmarks", "slurm", "smollm")
 
 # "ci": the same examples on every run (derandomize), no example database; selected by MHPO_HYPOTHESIS_PROFILE=ci
 # (.ci/run). "dev", the default, draws fresh examples on every run, which is how new counterexamples are found.
@@ -27,13 +28,15 @@ settings.load_profile(os.environ.get("MHPO_HYPOTHESIS_PROFILE", "dev"))
 
 
 def required() -> set[str]:
-    """The requirements listed in ``MHPO_REQUIRE`` (comma-separated; ``all`` = every one); unknown names are an error."""
+    """The requirements listed in ``MHPO_REQUIRE`` (comma-separated; ``all`` = every one); unknown names are an
+    error."""
     raw = {w.strip() for w in os.environ.get("MHPO_REQUIRE", "").split(",") if w.strip()}
     if "all" in raw:
         return set(REQUIREMENTS)
     unknown = raw - set(REQUIREMENTS)
     if unknown:
-        raise pytest.UsageError(f"MHPO_REQUIRE names {sorted(unknown)}; choose from {', '.join(REQUIREMENTS)} or 'all'")
+        raise pytest.UsageError(f"MHPO_REQUIRE names {sorted(unknown)}; "
+                                f"choose from {', '.join(REQUIREMENTS)} or 'all'")
     return raw
 
 
@@ -42,7 +45,8 @@ def require(what: str, reason: str) -> None:
     __tracebackhide__ = True  # report the skip or failure at the test, not here
     assert what in REQUIREMENTS, what
     if what in required():
-        pytest.fail(f"{reason} (MHPO_REQUIRE={os.environ['MHPO_REQUIRE']} makes this a failure, not a skip)", pytrace=False)
+        pytest.fail(f"{reason} (MHPO_REQUIRE={os.environ['MHPO_REQUIRE']} makes this a failure, not a skip)",
+                    pytrace=False)
     pytest.skip(reason)
 
 

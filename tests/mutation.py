@@ -54,7 +54,8 @@ def run_tests(copy: Path, tests: list[str]) -> tuple[set[str], int]:
     env = {**os.environ, "PYTHONPATH": str(copy), "MHPO_HYPOTHESIS_PROFILE": "ci"}
     # -n 0: one process per mutant run (pyproject's addopts would start a pytest-xdist worker per core)
     subprocess.run([sys.executable, "-m", "pytest", "-q", "-n", "0", "-p", "no:cacheprovider",
-                    "-W", "ignore::DeprecationWarning", f"--junitxml={report}", *tests], cwd=copy, env=env, capture_output=True, text=True, timeout=600, check=False)
+                    "-W", "ignore::DeprecationWarning", f"--junitxml={report}", *tests],
+                   cwd=copy, env=env, capture_output=True, text=True, timeout=600, check=False)
     failed, total = set(), 0
     for case in ET.parse(report).getroot().iter("testcase"):
         total += 1
@@ -103,11 +104,13 @@ def main(argv=None) -> int:
         survivors = []
         for (name, *_), (killers, _) in zip(MUTANTS, results[1:]):
             verdict = "killed" if len(killers) >= args.min_kills else "SURVIVES"
-            print(f"{name:28s} {verdict:8s} by {len(killers):2d}: {', '.join(sorted(k.rsplit('::', 1)[1] for k in killers))}")
+            print(f"{name:28s} {verdict:8s} by {len(killers):2d}: "
+                  f"{', '.join(sorted(k.rsplit('::', 1)[1] for k in killers))}")
             if verdict != "killed":
                 survivors.append(name)
         if survivors:
-            print(f"mutation: {len(survivors)} mutant(s) killed by fewer than {args.min_kills} tests: {', '.join(survivors)}")
+            print(f"mutation: {len(survivors)} mutant(s) killed by fewer than {args.min_kills} tests: "
+                  f"{', '.join(survivors)}")
             return 1
         print(f"every mutant killed by >= {args.min_kills} tests")
         return 0

@@ -19,7 +19,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "perf"))
 
 
-def write_eval(root: Path, model: str, label: str, seed: int, ck: str, bench: str, correct: list[list[bool]], step=None):
+def write_eval(root: Path, model: str, label: str, seed: int, ck: str, bench: str, correct: list[list[bool]],
+               step=None):
     d = root / "evals" / model / label / f"seed{seed}" / ck
     d.mkdir(parents=True, exist_ok=True)
     k = len(correct[0])
@@ -32,7 +33,8 @@ def write_eval(root: Path, model: str, label: str, seed: int, ck: str, bench: st
     per = [sum(r) / k for r in correct]
     (d / f"{bench}.summary.json").write_text(json.dumps({
         "benchmark": bench, "k": k, "n_problems": len(correct),
-        "metrics": {"avg@k": metrics.bootstrap_ci(per), "pass@k": metrics.bootstrap_ci(per), "maj@k": metrics.bootstrap_ci(per)},
+        "metrics": {"avg@k": metrics.bootstrap_ci(per), "pass@k": metrics.bootstrap_ci(per),
+                    "maj@k": metrics.bootstrap_ci(per)},
         "sampling": {"temperature": 1.0, "top_p": 1.0, "max_tokens": 16, "n": k, "seed": 0, "backend": "hf"},
         "versions": {"math-verify": "0.9.0"}, "model": f"/models/{model}", "wall_time_s": 0.1}))
     return per
@@ -44,7 +46,8 @@ def write_metrics(root: Path, model: str, label: str, seed: int, grad, entropy=N
     with open(d / "metrics.jsonl", "w") as fh:
         for t, g in enumerate(grad, 1):
             fh.write(json.dumps({"step": t, "reward/mean": 0.1 * t, "grad_norm": g,
-                                 "entropy": None if entropy is None else entropy[t - 1], "ratio/p1": 0.9, "ratio/p99": 1.1,
+                                 "entropy": None if entropy is None else entropy[t - 1],
+                                 "ratio/p1": 0.9, "ratio/p99": 1.1,
                                  "ratio/min": rmin, "ratio/max": rmax, "completion_length": 10.0}) + "\n")
 
 
@@ -103,7 +106,8 @@ def test_paper_reference_only_for_matching_model(tmp_path):
             write_eval(tmp_path, model, label, 0, "base" if label == "base" else "final", "math500",
                        rand_correct(rng, 10, 2, 0.5))
     aggregate.aggregate([tmp_path / "runs"], tmp_path / "evals", tmp_path / "out", figures=False)
-    rows = {(r["model"], r["objective"], r["benchmark"]): r for r in read_csv(tmp_path / "out" / "tables" / "main.csv")}
+    rows = {(r["model"], r["objective"], r["benchmark"]): r
+            for r in read_csv(tmp_path / "out" / "tables" / "main.csv")}
     r = rows[("qwen2.5-7b-instruct", "mhpo", "math500")]
     assert float(r["paper"]) == pytest.approx(0.821)
     assert float(r["delta"]) == pytest.approx(float(r["avg_at_k"]) - 0.821)
@@ -153,7 +157,8 @@ def test_cli_writes_every_output_and_filters_experiments(tmp_path):
     for label in ("grpo", "mhpo", "stale"):
         for seed in (0, 1):
             write_eval(tmp_path, "tiny", label, seed, "final", "synth_arith", rand_correct(rng, 8, 2, 0.5), step=4)
-            write_eval(tmp_path, "tiny", label, seed, "checkpoint-2", "synth_arith", rand_correct(rng, 8, 2, 0.3), step=2)
+            write_eval(tmp_path, "tiny", label, seed, "checkpoint-2", "synth_arith", rand_correct(rng, 8, 2, 0.3),
+                       step=2)
             write_metrics(tmp_path, "tiny", label, seed, [1.0, 1.2, 0.9, 1.1], [1.0, 0.9, 0.8, 0.7])
     write_eval(tmp_path, "tiny", "base", 0, "base", "synth_arith", rand_correct(rng, 8, 2, 0.1), step=0)
     cmd = [sys.executable, "-m", "mhpo.cli", "aggregate", "--runs", str(tmp_path / "runs"), "--evals",

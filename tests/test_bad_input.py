@@ -204,7 +204,8 @@ def test_train_resume_from_a_corrupt_checkpoint_changes_nothing(tiny, tmp_path, 
     run = tmp_path / "run"
     for step in (4, 8):
         shutil.copytree(tiny, run / "checkpoints" / f"checkpoint-{step}")
-        (run / "checkpoints" / f"checkpoint-{step}" / "trainer_state.json").write_text(json.dumps({"global_step": step}))
+        (run / "checkpoints" / f"checkpoint-{step}" / "trainer_state.json").write_text(
+            json.dumps({"global_step": step}))
     bad = run / "checkpoints" / "checkpoint-8"
     if damage == "truncated-weights":
         _truncate(bad / "model.safetensors")

@@ -125,8 +125,9 @@ def test_plan_prints_jobs_gpu_hours_and_disk(paper_plan):
     c = cost.matrix_cost(plan, {"train": {"gpu": 2}})
     assert cost.describe(c) in out
     runs, r = plan.train_runs(), plan.resources
-    assert c["gpu_hours_total"] == pytest.approx(len(runs) * 2 * r["train"]["runtime"] / 60
-                                                 + len(plan.evals) * r["evaluate"]["gpu"] * r["evaluate"]["runtime"] / 60)
+    assert c["gpu_hours_total"] == pytest.approx(
+        len(runs) * 2 * r["train"]["runtime"] / 60
+        + len(plan.evals) * r["evaluate"]["gpu"] * r["evaluate"]["runtime"] / 60)
     # disk: per run P x (2 bytes x weights-only checkpoints + 14 for the newest + 2 for final/)
     rec = mcfg._load_recipe(runs[0].recipe, runs[0].set, runs[0].where)
     n = rec["optim"]["max_steps"] // rec["checkpoint"]["every"]

@@ -217,7 +217,8 @@ def test_validate_config_cli(tmp_path):
     bad["experiments"][0]["objective"] = "nope"
     path = tmp_path / "bad.yaml"
     path.write_text(yaml.safe_dump(bad))
-    p = subprocess.run([sys.executable, "-m", "mhpo.cli", "validate-config", str(path)], capture_output=True, text=True)
+    p = subprocess.run([sys.executable, "-m", "mhpo.cli", "validate-config", str(path)],
+                       capture_output=True, text=True)
     assert p.returncode == 2 and "experiments[0].objective" in p.stderr
     p = subprocess.run([sys.executable, "-m", "mhpo.cli", "validate-config", str(CONFIGS / "default.yaml"), "--jobs"],
                        capture_output=True, text=True)

@@ -1,6 +1,7 @@
 """Evaluation is batch-, worker- and resume-invariant: the same checkpoint, seed and sampling settings give
 byte-identical records whatever ``--batch-size``, ``--workers`` or the point an evaluation was resumed from
-(sample j of problem p is seeded by (seed, p, j): benchmarks.generation). About 25 s in all (tiny models, 12 problems)."""
+(sample j of problem p is seeded by (seed, p, j): benchmarks.generation). About 25 s in all (tiny models, 12
+problems)."""
 
 from __future__ import annotations
 
@@ -80,7 +81,8 @@ def test_each_sample_has_its_own_stream(tiny):
     together = gen.generate(p, s, ["a", "b"])
     assert together == [gen.generate([p[0]], s, ["a"])[0], gen.generate([p[1]], s, ["b"])[0]]
     # the same prompt under another problem id (or seed) draws other samples
-    assert gen.generate([p[0]], s, ["c"]) != together[:1] or gen.generate([p[0]], Sampling(1.0, 1.0, 10, 4, 1), ["a"]) != together[:1]
+    assert (gen.generate([p[0]], s, ["c"]) != together[:1]
+            or gen.generate([p[0]], Sampling(1.0, 1.0, 10, 4, 1), ["a"]) != together[:1])
     assert len({sample_seed(0, "a", j) for j in range(4)} | {sample_seed(1, "a", 0), sample_seed(0, "b", 0)}) == 6
 
 

@@ -177,7 +177,8 @@ def test_interrupted_evaluation_resumes_without_partial_rows(tiny, tmp_path):
     assert not progress.exists()
 
     again = _Interrupting(gen, after=0)  # complete with the same settings: skipped, nothing generated
-    assert evaluate.evaluate_benchmark(again, bench, args, str(tiny), tmp_path)["fingerprint"] == summary["fingerprint"]
+    assert (evaluate.evaluate_benchmark(again, bench, args, str(tiny), tmp_path)["fingerprint"]
+            == summary["fingerprint"])
 
 
 def test_resume_ignores_samples_from_other_settings(tiny, tmp_path):

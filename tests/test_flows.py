@@ -45,7 +45,8 @@ def env(wf: Path, **extra) -> dict:
 
 
 def smk(wf: Path, *args, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run(SNAKEMAKE + list(args), cwd=wf, capture_output=True, text=True, timeout=300, env=env(wf, **kw))
+    return subprocess.run(SNAKEMAKE + list(args), cwd=wf, capture_output=True, text=True, timeout=300,
+                          env=env(wf, **kw))
 
 
 def planned(out: str) -> list[str]:
@@ -110,8 +111,10 @@ def test_editing_an_objective_reruns_exactly_its_jobs(tmp_path):
     gen.write_text(gen.read_text() + "\n# a change\n")
     p = smk(wf, "-n", "--cores", "1", "--configfile", "flow3.yaml")
     jobs = planned(p.stdout + p.stderr)
-    assert [j for j in jobs if j.startswith("train:")] == [f"train:model=tiny, label=my_clip, seed={s}" for s in (0, 1)]
-    assert sum(j.startswith("evaluate:") for j in jobs) == 7 and "evaluate:model=tiny, label=base, seed=0, checkpoint=base" in jobs
+    assert [j for j in jobs if j.startswith("train:")] == [f"train:model=tiny, label=my_clip, seed={s}"
+                                                            for s in (0, 1)]
+    assert (sum(j.startswith("evaluate:") for j in jobs) == 7
+            and "evaluate:model=tiny, label=base, seed=0, checkpoint=base" in jobs)
 
     # the trainer's code is shared: editing it reruns every training run (and nothing for the base model)
     trainer = wf / "mhpo" / "training" / "trainer.py"
@@ -198,8 +201,8 @@ def test_regeneration_never_writes_into_the_runs_it_reads(tmp_path):
 # ------------------------------------------------------------------------------------ typos fail at planning
 def _typo_config(tmp_path, recipe_extra: str = "", **exp) -> dict:
     recipe = tmp_path / "my-recipe.yaml"
-    recipe.write_text((ROOT / "mhpo/resources/recipes/tiny.yaml").read_text().replace("objective_params: {}", "# (moved)")
-                      + recipe_extra)
+    recipe.write_text((ROOT / "mhpo/resources/recipes/tiny.yaml").read_text()
+                      .replace("objective_params: {}", "# (moved)") + recipe_extra)
     return {"models": {"tiny": {"tiny_model": {"task": "arith"}}},
             "defaults": {"recipe": str(recipe), "seeds": [0], "evaluation": {"benchmarks": ["synth_arith"]}},
             "experiments": [{"model": "tiny", "objective": "grpo", **exp}]}

@@ -38,7 +38,8 @@ def ref_weibull_cumhaz(x: float, k: float, lam: float) -> float:
 
 def ref_zeta(psi: float, k_pos, lam_pos, k_neg, lam_neg, c=None) -> float:
     """ζ = H(s(ψ); k+, λ+) + H(s(−ψ); k−, λ−) with s the softplus (c is accepted and unused: ζ takes ψ)."""
-    return ref_weibull_cumhaz(ref_softplus(psi), k_pos, lam_pos) + ref_weibull_cumhaz(ref_softplus(-psi), k_neg, lam_neg)
+    return (ref_weibull_cumhaz(ref_softplus(psi), k_pos, lam_pos)
+            + ref_weibull_cumhaz(ref_softplus(-psi), k_neg, lam_neg))
 
 
 def ref_psi(log_r: float, c: float) -> float:
@@ -68,7 +69,8 @@ def multiplier(obj, log_r, adv: float = 1.0) -> torch.Tensor:
 def weight(obj, log_r: float) -> float:
     """w(r) = −loss / Â for one single-token sequence: exp(ψ − ζ) for MHPO."""
     lp = torch.tensor([[log_r]], dtype=DT)
-    return -obj(logps=lp, old_logps=torch.zeros_like(lp), advantages=torch.ones(1, dtype=DT), mask=torch.ones_like(lp)).loss.item()
+    return -obj(logps=lp, old_logps=torch.zeros_like(lp), advantages=torch.ones(1, dtype=DT),
+                mask=torch.ones_like(lp)).loss.item()
 
 
 def ref_grid(xs, **kw) -> torch.Tensor:
@@ -106,7 +108,8 @@ def test_ablations_and_centering_are_their_closed_forms_at_random_parameters(p, 
 def test_defaults_are_the_papers():
     obj = objectives.get("mhpo")
     assert {k: getattr(obj, k) for k in PAPER} == PAPER
-    assert (obj.use_lfm, obj.use_dhp, obj.centered, obj.aggregation, obj.beta) == (True, True, False, "seq-mean-token-mean", 0.0)
+    assert ((obj.use_lfm, obj.use_dhp, obj.centered, obj.aggregation, obj.beta)
+            == (True, True, False, "seq-mean-token-mean", 0.0))
 
 
 def test_multiplier_at_defaults_is_the_closed_form_with_the_papers_constants():
@@ -246,7 +249,8 @@ def test_metrics_match_definitions():
     lp = torch.tensor([lr], dtype=DT)
     out = obj(logps=lp, old_logps=torch.zeros_like(lp), advantages=torch.ones(1, dtype=DT), mask=torch.ones_like(lp))
     m = out.metrics
-    assert m["mhpo/survival"] == pytest.approx(sum(math.exp(-ref_zeta(ref_psi(x, 1.5), **PAPER)) for x in lr) / 4, rel=1e-6)
+    assert m["mhpo/survival"] == pytest.approx(sum(math.exp(-ref_zeta(ref_psi(x, 1.5), **PAPER)) for x in lr) / 4,
+                                               rel=1e-6)
     mult = [ref_multiplier(x, **PAPER) for x in lr]
     assert m["mhpo/mult_mean"] == pytest.approx(sum(mult) / 4, rel=1e-6)
     assert m["mhpo/mult_max"] == pytest.approx(max(mult), rel=1e-6)

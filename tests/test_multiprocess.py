@@ -38,8 +38,8 @@ ROOT = Path(__file__).resolve().parents[1]
 ENTRY = ROOT / "tests" / "_mp_train.py"
 STEPS, EVERY = 6, 2
 # 4 prompts × 8 completions per rollout, 2 updates: 16 completions per step = 8 per process, one micro-batch each
-SMALL = ["--set", "rollout.group_size=8", "--set", "rollout.prompts_per_rollout=4", "--set", "rollout.micro_batch_size=8",
-         "--set", "wandb.enabled=false", "--set", f"checkpoint.every={EVERY}"]
+SMALL = ["--set", "rollout.group_size=8", "--set", "rollout.prompts_per_rollout=4",
+         "--set", "rollout.micro_batch_size=8", "--set", "wandb.enabled=false", "--set", f"checkpoint.every={EVERY}"]
 LAUNCH = {
     "ddp": ["--multi_gpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
             "--dynamo_backend", "no"],
@@ -228,7 +228,8 @@ def test_ddp_and_zero3_train_the_same_weights(killed_and_resumed, tiny_model):
     """Before the kill both modes ran the same first steps from the same seed: their first checkpoints agree.
     Compared on the update (checkpoint − start): Adam divides by √v, so a gradient entry near 0 turns a
     float-rounding difference between the two reductions into a visible one in that entry alone."""
-    ddp, z3 = (_weights(killed_and_resumed(m)["out"] / "checkpoints" / f"checkpoint-{EVERY}") for m in ("ddp", "zero3"))
+    ddp, z3 = (_weights(killed_and_resumed(m)["out"] / "checkpoints" / f"checkpoint-{EVERY}")
+               for m in ("ddp", "zero3"))
     start = _weights(tiny_model)
     assert ddp.keys() == z3.keys() == start.keys()
     for k in ddp:
@@ -249,8 +250,8 @@ def test_nonfinite_steps_leave_the_weights_unchanged(mode, tiny_model, tmp_path)
     man = json.loads((out / "manifest.json").read_text())
     assert man["distributed"]["num_processes"] == 2
     start = _weights(tiny_model)
-    at2, at4, final = (_weights(d) for d in (out / "checkpoints" / "checkpoint-2", out / "checkpoints" / "checkpoint-4",
-                                              out / "final"))
+    at2, at4, final = (_weights(d) for d in (out / "checkpoints" / "checkpoint-2",
+                                              out / "checkpoints" / "checkpoint-4", out / "final"))
     assert any(not torch.equal(at2[k], start[k]) for k in start), "steps 1-2 changed nothing: the check is void"
     for k in at2:
         assert torch.equal(at4[k], at2[k]) and torch.equal(final[k], at2[k]), f"{k} changed on a skipped step"
@@ -260,7 +261,8 @@ def test_a_deepspeed_engine_that_applies_a_nonfinite_step_stops_the_run(tiny_mod
     """Row 5's safety net: ZeRO-2 in bf16 with ``check_grad_overflow: false`` applies a NaN-gradient step. The
     run must stop there (no final/, nothing trained on damaged weights), not count it as skipped and go on."""
     ds = tmp_path / "ds.json"
-    ds.write_text(json.dumps({"zero_optimization": {"stage": 2}, "bf16": {"enabled": True, "check_grad_overflow": False},
+    ds.write_text(json.dumps({"zero_optimization": {"stage": 2},
+                              "bf16": {"enabled": True, "check_grad_overflow": False},
                               "train_micro_batch_size_per_gpu": "auto", "gradient_accumulation_steps": "auto",
                               "gradient_clipping": "auto", "train_batch_size": "auto"}))
     acc = tmp_path / "zero2.yaml"

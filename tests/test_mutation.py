@@ -18,5 +18,6 @@ def test_no_mhpo_mutant_survives():
                        capture_output=True, text=True, timeout=900, check=False)
     assert p.returncode == 0, p.stdout[-4000:] + p.stderr[-4000:]
     assert "every mutant killed by >= 2 tests" in p.stdout
-    verdicts = [line.split()[1] for line in p.stdout.splitlines() if line.split()[1:3] in (["killed", "by"], ["SURVIVES", "by"])]
+    verdicts = [line.split()[1] for line in p.stdout.splitlines()
+                if line.split()[1:3] in (["killed", "by"], ["SURVIVES", "by"])]
     assert verdicts == ["killed"] * 5, p.stdout  # one line per mutant

@@ -3,8 +3,8 @@
 The trainer stacks an objective's ``tensor_metrics`` and gathers them across processes; one CPU scalar among
 CUDA tensors makes ``torch.stack`` fail (``mhpo_lfm`` logged the float ``1.0``). A CPU test
 cannot see CUDA, so the default device is set to ``meta`` while the batch stays on the CPU: any tensor built
-without ``device=`` lands on ``meta``, away from the batch, and shows. Row 11: ``torch.quantile`` needs its levels in the input's dtype, which a bare ``torch.tensor``
-does not give under ``torch.set_default_dtype(torch.float64)``.
+without ``device=`` lands on ``meta``, away from the batch, and shows. Row 11: ``torch.quantile`` needs its levels
+in the input's dtype, which a bare ``torch.tensor`` does not give under ``torch.set_default_dtype(torch.float64)``.
 """
 
 from __future__ import annotations

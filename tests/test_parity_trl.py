@@ -75,7 +75,8 @@ def trl_loss_and_grad(tr, x, num_items=None, with_ref=False, with_is=False):
         "prompt_ids": torch.zeros(B, PROMPT, dtype=torch.long), "prompt_mask": torch.ones(B, PROMPT, dtype=torch.long),
         "completion_ids": torch.zeros(B, T, dtype=torch.long), "completion_mask": x["mask"],
         "advantages": x["adv"], "old_per_token_logps": x["old"],
-        "num_items_in_batch": torch.tensor(float(x["mask"].sum() if num_items is None else num_items), dtype=torch.float64),
+        "num_items_in_batch": torch.tensor(float(x["mask"].sum() if num_items is None else num_items),
+                                           dtype=torch.float64),
     }
     if with_ref:
         inputs["ref_per_token_logps"] = x["ref"]
@@ -97,8 +98,10 @@ def our_loss_and_grad(name, params, x, **call):
 # (id, our objective, its parameters, TRL trainer/config, TRL config, extra inputs)
 CASES = [
     ("grpo", "grpo", {}, {"loss_type": "grpo"}, {}),
-    ("grpo-eps", "grpo", {"eps_low": 0.1, "eps_high": 0.3}, {"loss_type": "grpo", "epsilon": 0.1, "epsilon_high": 0.3}, {}),
-    ("grpo-kl", "grpo", {"beta": 0.04}, {"loss_type": "grpo", "beta": 0.04, "use_bias_correction_kl": False}, {"with_ref": True}),
+    ("grpo-eps", "grpo", {"eps_low": 0.1, "eps_high": 0.3},
+     {"loss_type": "grpo", "epsilon": 0.1, "epsilon_high": 0.3}, {}),
+    ("grpo-kl", "grpo", {"beta": 0.04},
+     {"loss_type": "grpo", "beta": 0.04, "use_bias_correction_kl": False}, {"with_ref": True}),
     ("grpo-is", "grpo", {}, {"loss_type": "grpo", "use_vllm": True}, {"with_is": True}),
     ("bnpo", "bnpo", {}, {"loss_type": "bnpo"}, {"num_items": 1000}),
     ("dapo", "dapo", {}, {"loss_type": "dapo", "epsilon_high": 0.28}, {}),
@@ -107,9 +110,12 @@ CASES = [
     ("cispo", "cispo", {}, {"loss_type": "cispo", "epsilon_high": 5.0}, {}),
     ("cispo-cap", "cispo", {"eps_high": 1.05}, {"loss_type": "cispo", "epsilon_high": 1.05}, {}),
     ("sapo", "sapo", {}, {"loss_type": "sapo"}, {}),
-    ("sapo-tau", "sapo", {"tau_pos": 0.5, "tau_neg": 2.0}, {"loss_type": "sapo", "sapo_temperature_pos": 0.5, "sapo_temperature_neg": 2.0}, {}),
-    ("gspo", "gspo", {}, {"loss_type": "grpo", "importance_sampling_level": "sequence", "epsilon": 3e-4, "epsilon_high": 4e-4}, {}),
-    ("luspo", "luspo", {}, {"loss_type": "luspo", "importance_sampling_level": "sequence", "epsilon": 2e-3, "epsilon_high": 2.5e-3}, {}),
+    ("sapo-tau", "sapo", {"tau_pos": 0.5, "tau_neg": 2.0},
+     {"loss_type": "sapo", "sapo_temperature_pos": 0.5, "sapo_temperature_neg": 2.0}, {}),
+    ("gspo", "gspo", {},
+     {"loss_type": "grpo", "importance_sampling_level": "sequence", "epsilon": 3e-4, "epsilon_high": 4e-4}, {}),
+    ("luspo", "luspo", {},
+     {"loss_type": "luspo", "importance_sampling_level": "sequence", "epsilon": 2e-3, "epsilon_high": 2.5e-3}, {}),
     ("vespo", "vespo", {}, {"loss_type": "vespo"}, {}),
     ("dual_clip=delta", "dual_clip", {"clip_c": 3.0}, {"loss_type": "grpo", "delta": 3.0}, {}),
 ]

@@ -15,8 +15,8 @@ pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning")
 
 
 def dry(capsys, config, *extra, objective="mhpo"):
-    rc = cli.main(["train", "--config", config, "--objective", objective, "--seed", "0", "--out", "/nonexistent/{seed}",
-                   "--dry-run", *extra])
+    rc = cli.main(["train", "--config", config, "--objective", objective, "--seed", "0",
+                   "--out", "/nonexistent/{seed}", "--dry-run", *extra])
     captured = capsys.readouterr()
     return rc, captured.out, captured.err
 
@@ -60,7 +60,8 @@ def test_paper_recipes_state_their_response_lengths_and_mark_guesses():
     ({"rollout.group_size": "eight"}, "'rollout.group_size' must be int"),
     ({"rollout.group_size": 1}, "'rollout.group_size' must be >= 2"),
     ({"advantage.mode": "zscore"}, "'advantage.mode' must be one of group, mean_only, batch"),
-    ({"rollout.updates_per_rollout": 3, "checkpoint.every": 9}, "must be divisible by rollout.updates_per_rollout = 3"),
+    ({"rollout.updates_per_rollout": 3, "checkpoint.every": 9},
+     "must be divisible by rollout.updates_per_rollout = 3"),
     ({"checkpoint.every": 5}, "'checkpoint.every' must be a multiple of rollout.updates_per_rollout (2)"),
     ({"data.hf_dataset": "x/y"}, "exactly one of them"),
     ({"dapo.overlong_shaping": True, "dapo.overlong_cache": 0}, "'dapo.overlong_cache' must be in (0,"),
@@ -97,7 +98,8 @@ def test_cross_field_checks_run_in_post_init():
 
 def test_validate_config_checks_a_recipes_objective_params(tmp_path, capsys):
     p = tmp_path / "r.yaml"
-    p.write_text(recipe.path_for("tiny").read_text().replace("objective_params: {}", "objective_params: {mhpo: {c: abc}}"))
+    p.write_text(recipe.path_for("tiny").read_text()
+                 .replace("objective_params: {}", "objective_params: {mhpo: {c: abc}}"))
     assert cli.main(["validate-config", str(p)]) == 2
     assert "objective_params.mhpo: mhpo: parameter 'c' must be float" in capsys.readouterr().err
 
@@ -133,7 +135,8 @@ def test_unknown_objective(capsys):
 
 def test_objective_params_from_recipe_and_command_line(capsys, tmp_path):
     p = tmp_path / "r.yaml"
-    text = recipe.path_for("tiny").read_text().replace("objective_params: {}", "objective_params: {mhpo: {c: 2.0, k_pos: 2.0}}")
+    text = (recipe.path_for("tiny").read_text()
+            .replace("objective_params: {}", "objective_params: {mhpo: {c: 2.0, k_pos: 2.0}}"))
     p.write_text(text)
     rc, out, _ = dry(capsys, str(p), "--param", "c=3.0")
     params = json.loads(out[out.index("{"):])["objective_params"]

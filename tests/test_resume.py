@@ -28,7 +28,8 @@ def _cmd(out: Path) -> list[str]:
     return [sys.executable, "-m", "mhpo.cli", "train", "--config", "tiny", "--objective", "mhpo", "--seed", "0",
             "--out", str(out), "--max-steps", str(STEPS), "--set", f"checkpoint.every={EVERY}",
             # small rollouts (32 completions) keep the test fast; the resume logic does not depend on their size
-            "--set", "rollout.group_size=8", "--set", "rollout.prompts_per_rollout=4", "--set", "rollout.micro_batch_size=8"]
+            "--set", "rollout.group_size=8", "--set", "rollout.prompts_per_rollout=4",
+            "--set", "rollout.micro_batch_size=8"]
 
 
 def test_kill_9_then_rerun_resumes_without_duplicate_or_missing_steps(tmp_path, capsys):
@@ -39,7 +40,8 @@ def test_kill_9_then_rerun_resumes_without_duplicate_or_missing_steps(tmp_path, 
     metrics = out / "metrics.jsonl"
     deadline = time.time() + 120
     while time.time() < deadline and proc.poll() is None:
-        if metrics.exists() and len(io.read_jsonl(metrics)) >= 2 * EVERY + 1 and complete_checkpoints(out / "checkpoints"):
+        if (metrics.exists() and len(io.read_jsonl(metrics)) >= 2 * EVERY + 1
+                and complete_checkpoints(out / "checkpoints")):
             break
         time.sleep(0.02)
     assert proc.poll() is None, f"run ended before it could be killed: {proc.stderr.read().decode()[-2000:]}"

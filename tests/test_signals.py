@@ -1,5 +1,5 @@
-"""The training signals (mhpo.analysis.signals), each defined once: worked-out values by hand, and the property that the
-main aggregate and the stability study, given the same windows, read the same value from the same run."""
+"""The training signals (mhpo.analysis.signals), each defined once: worked-out values by hand, and the property that
+the main aggregate and the stability study, given the same windows, read the same value from the same run."""
 
 from __future__ import annotations
 

@@ -116,7 +116,9 @@ def test_failed_job_is_retried_per_profile_and_permanent_failure_names_its_log(t
             rule flaky:
                 output: "flaky.txt"
                 log: "logs/flaky.log"
-                shell: "echo $SLURM_JOB_ID >> flaky.attempts; [ $(wc -l < flaky.attempts) -ge 2 ] || {{ echo 'first attempt fails' > {log}; exit 1; }}; echo ok > {output}"
+                shell:
+                    "echo $SLURM_JOB_ID >> flaky.attempts; [ $(wc -l < flaky.attempts) -ge 2 ] || "
+                    "{{ echo 'first attempt fails' > {log}; exit 1; }}; echo ok > {output}"
             rule broken:
                 output: "broken.txt"
                 log: "logs/broken.log"

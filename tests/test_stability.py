@@ -1,5 +1,5 @@
-"""The stability study's statistics (mhpo.analysis.stability) on hand-built metrics.jsonl files whose answers are worked
-out by hand, its paired tests on known differences, and the files it writes."""
+"""The stability study's statistics (mhpo.analysis.stability) on hand-built metrics.jsonl files whose answers are
+worked out by hand, its paired tests on known differences, and the files it writes."""
 
 from __future__ import annotations
 
@@ -114,7 +114,8 @@ def _study(tmp_path: Path, n_seeds: int = 3) -> tuple[Path, Path]:
         crash = base[:12] + [0.05] * 10 + base[22:]
         noise = float(rng.normal(0, 0.01))
         write_run(runs, "tiny", "grpo", seed, rows_from(crash, spiky, [2.0] * 15 + [1.0] * 15, [0.3] * 30, [4.0] * 30))
-        write_run(runs, "tiny", "mhpo", seed, rows_from(base, [1.0 + 0.01 * seed] * 30, [2.0] * 30, [0.8] * 30, [1.3] * 30))
+        write_run(runs, "tiny", "mhpo", seed, rows_from(base, [1.0 + 0.01 * seed] * 30, [2.0] * 30, [0.8] * 30,
+                                                       [1.3] * 30))
         write_run(runs, "tiny", "sapo", seed, rows_from([c + noise for c in crash], spiky, [2.0] * 15 + [1.0] * 15,
                                                        [0.3] * 30, [4.0] * 30))
         write_eval(evals, "tiny", "grpo", seed, 0.30 + 0.01 * seed)
@@ -148,7 +149,8 @@ def test_paired_table_and_summary_decide_correctly(tmp_path):
     assert "`mhpo` held-out avg@k: better" in text
     assert "`mhpo` grad-norm spikes: better" in text
     assert "| tiny | grpo | better held-out accuracy | held-out avg@k | supported (p < 0.001) |" in text
-    assert "| tiny | grpo | no policy erosion (reward collapse) | collapse events | not shown (difference -1.00, p = 0.250) |" in text
+    assert ("| tiny | grpo | no policy erosion (reward collapse) | collapse events | "
+            "not shown (difference -1.00, p = 0.250) |" in text)
     assert "`sapo`: held-out avg@k" in text  # listed as not significant
     assert "cannot go below p = 0.25" in text
 
@@ -174,7 +176,8 @@ def test_cli_writes_tables_figures_summary_and_is_deterministic(tmp_path):
     acc = rows[("tiny", "mhpo", "final_accuracy")]
     assert int(acc["n"]) == 3 and float(acc["mean"]) == pytest.approx(0.512)
     assert float(acc["t_low"]) < 0.512 < float(acc["t_high"])
-    assert float(acc["boot_low"]) >= 0.5 - 1e-9 and float(acc["boot_high"]) <= 0.524 + 1e-9  # bootstrap within the range
+    # bootstrap within the range
+    assert float(acc["boot_low"]) >= 0.5 - 1e-9 and float(acc["boot_high"]) <= 0.524 + 1e-9
     md = (out1 / "tables" / "stability.md").read_text()
     assert "| tiny | mhpo | 3 | 0.512 [" in md
     assert "\\begin{tabular}" in (out1 / "tables" / "stability.tex").read_text()
@@ -230,7 +233,8 @@ def test_ablation_claim_verdicts(tmp_path):
 def test_cli_errors(tmp_path, capsys):
     assert stability_cli.main(["--runs", str(tmp_path), "--out", str(tmp_path / "o")]) == 2
     write_run(tmp_path / "runs", "tiny", "mhpo", 0, rows_from([0.1, 0.2]))
-    assert stability_cli.main(["--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "o"), "--reference", "grpo"]) == 2
+    assert stability_cli.main(["--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "o"),
+                               "--reference", "grpo"]) == 2
     assert "reference" in capsys.readouterr().err
 
 

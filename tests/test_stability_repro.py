@@ -14,7 +14,8 @@ from mhpo.training import train as train_mod
 from mhpo.training.recipe import load as load_recipe
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::FutureWarning"),
-              pytest.mark.filterwarnings("ignore::DeprecationWarning"), pytest.mark.filterwarnings("ignore::UserWarning")]
+              pytest.mark.filterwarnings("ignore::DeprecationWarning"),
+              pytest.mark.filterwarnings("ignore::UserWarning")]
 
 # Small rollouts (32 completions) and 4 steps keep this in the suite's budget; the model (the default tiny warm
 # start, built once per cache and shared with tests/test_trainer.py) and the structure (updates_per_rollout 2:

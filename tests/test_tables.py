@@ -53,7 +53,8 @@ def _table(tmp_path, p_by_label, n=30, seeds=(0, 1), skipped=None):
 def test_no_significant_difference_is_said_in_words(tmp_path):
     md, rows = _table(tmp_path, {"base": 0.5, "grpo": 0.5, "mhpo": 0.5},
                       skipped={"math500": "no data file found at planning"})
-    assert "sample sizes: synth_arith 30 problems; k = 4 samples per problem; seeds per row: base 1, grpo 2, mhpo 2" in md
+    assert ("sample sizes: synth_arith 30 problems; k = 4 samples per problem; "
+            "seeds per row: base 1, grpo 2, mhpo 2" in md)
     assert "Difference from the base model (untrained): method − base" in md and "Difference from GRPO" in md
     assert "| grpo | " in md.split("method − base (percentage points)")[1]  # the GRPO − base difference is shown
     assert "None of the" in md and "is significant" in md

@@ -69,7 +69,8 @@ def test_train_split_depends_on_seed_only():
 
 
 def test_rows_are_identical_across_processes_with_different_hash_seeds():
-    code = "import json; from mhpo.tasks import text as tasks; print(json.dumps(tasks.load('arith2', 'train', n=20, seed=5)))"
+    code = ("import json; from mhpo.tasks import text as tasks; "
+            "print(json.dumps(tasks.load('arith2', 'train', n=20, seed=5)))")
     env = {**os.environ, "PYTHONHASHSEED": "12345"}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
     assert json.loads(out) == tasks.load("arith2", "train", n=20, seed=5)

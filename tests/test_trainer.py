@@ -20,13 +20,14 @@ from mhpo.training import train as train_mod
 from mhpo.training.recipe import load as load_recipe
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::FutureWarning"),
-              pytest.mark.filterwarnings("ignore::DeprecationWarning"), pytest.mark.filterwarnings("ignore::UserWarning")]
+              pytest.mark.filterwarnings("ignore::DeprecationWarning"),
+              pytest.mark.filterwarnings("ignore::UserWarning")]
 
 ROOT = Path(__file__).resolve().parents[1]
 GA = 2  # micro-batches per optimizer step in the SMALL configuration below (checked in test_same_updates_as_stock_trl)
-REQUIRED = ("step", "reward/mean", "reward/std", "accuracy", "completion_length", "frac_zero_std", "entropy", "grad_norm",
-            "loss", "lr", "ratio/p1", "ratio/p50", "ratio/p99", "ratio/min", "ratio/max", "ratio/mean_abs_log", "kl_old",
-            "kl_ref", "step_time", "tokens_per_s")
+REQUIRED = ("step", "reward/mean", "reward/std", "accuracy", "completion_length", "frac_zero_std", "entropy",
+            "grad_norm", "loss", "lr", "ratio/p1", "ratio/p50", "ratio/p99", "ratio/min", "ratio/max",
+            "ratio/mean_abs_log", "kl_old", "kl_ref", "step_time", "tokens_per_s")
 
 
 @pytest.fixture(scope="session")
@@ -71,9 +72,11 @@ def test_tiny_run_writes_the_documented_run_directory(tiny_cache, tmp_path, obje
     man = json.loads((out / "manifest.json").read_text())
     assert man["status"] == "complete" and man["objective"] == objective and man["seed"] == 0
     assert {"torch", "transformers", "trl"} <= set(man["versions"]) and "sha" in man["git"]
-    assert man["config"]["derived"]["steps_per_generation"] == 2 * man["config"]["derived"]["gradient_accumulation_steps"]
+    assert (man["config"]["derived"]["steps_per_generation"]
+            == 2 * man["config"]["derived"]["gradient_accumulation_steps"])
     assert man["config"]["vllm_is_correction"]["enabled"] is False
-    assert (out / "checkpoints" / "checkpoint-4").is_dir() and not (out / "checkpoints" / ".staging" / "checkpoint-4").exists()
+    assert ((out / "checkpoints" / "checkpoint-4").is_dir()
+            and not (out / "checkpoints" / ".staging" / "checkpoint-4").exists())
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     model = AutoModelForCausalLM.from_pretrained(out / "final")
@@ -146,7 +149,8 @@ def test_nonfinite_steps_are_skipped_and_counted(tiny_cache, nan_objectives, tmp
 
 def test_consecutive_nonfinite_steps_abort_with_a_clear_error(tiny_cache, nan_objectives, tmp_path, capsys):
     out = tmp_path / "abort"
-    assert run(out, "test_always_nan", "--set", "wandb.enabled=false", "--set", "optim.max_consecutive_nonfinite=2") == 1
+    assert run(out, "test_always_nan", "--set", "wandb.enabled=false",
+               "--set", "optim.max_consecutive_nonfinite=2") == 1
     man = json.loads((out / "manifest.json").read_text())
     assert man["status"] == "failed" and "NonFiniteLossError" in man["error"] and "consecutive" in man["error"]
     assert "consecutive" in capsys.readouterr().err

@@ -24,9 +24,10 @@ pytestmark = [pytest.mark.filterwarnings("ignore::FutureWarning"), pytest.mark.f
               pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "vl"
-REQUIRED = ("step", "reward/mean", "reward/std", "accuracy", "completion_length", "frac_zero_std", "entropy", "grad_norm",
-            "loss", "lr", "ratio/p1", "ratio/p50", "ratio/p99", "ratio/min", "ratio/max", "ratio/mean_abs_log", "kl_old",
-            "step_time", "tokens_per_s", "rollout/logp_gap")  # docs/interfaces.md, plus the VL gap
+# docs/interfaces.md, plus the VL gap
+REQUIRED = ("step", "reward/mean", "reward/std", "accuracy", "completion_length", "frac_zero_std", "entropy",
+            "grad_norm", "loss", "lr", "ratio/p1", "ratio/p50", "ratio/p99", "ratio/min", "ratio/max",
+            "ratio/mean_abs_log", "kl_old", "step_time", "tokens_per_s", "rollout/logp_gap")
 
 
 @pytest.fixture(scope="session")
@@ -157,8 +158,8 @@ def test_vl_run_resumes_from_its_last_complete_checkpoint(tiny_vlm, tmp_path):
 
     path, _ = tiny_vlm
     out = tmp_path / "run"
-    argv = ["train", "--config", "tiny-vl", "--objective", "grpo", "--seed", "0", "--out", str(out), "--max-steps", "4",
-            "--set", f"model.path={path}"]
+    argv = ["train", "--config", "tiny-vl", "--objective", "grpo", "--seed", "0", "--out", str(out),
+            "--max-steps", "4", "--set", f"model.path={path}"]
     # a run stopped right after checkpoint-2 (the newest checkpoint keeps the training state; older ones do not)
     assert cli.main([*argv[:-4], "--max-steps", "2", *argv[-2:]]) == 0
     shutil.rmtree(out / "final")
@@ -168,7 +169,8 @@ def test_vl_run_resumes_from_its_last_complete_checkpoint(tiny_vlm, tmp_path):
     man = json.loads((out / "manifest.json").read_text())
     assert man["status"] == "complete" and man["resumed_from"] == ["checkpoint-2"] and man["attempts"] == 2
     assert [r["step"] for r in io.read_jsonl(out / "metrics.jsonl")] == [1, 2, 3, 4]
-    assert (out / "final" / "preprocessor_config.json").is_file() or (out / "final" / "processor_config.json").is_file()
+    assert ((out / "final" / "preprocessor_config.json").is_file()
+            or (out / "final" / "processor_config.json").is_file())
 
 
 def test_vl_reward_reads_conversational_completions():
@@ -443,7 +445,8 @@ def test_vl_recipe_trains_evaluates_and_tabulates_through_the_cli(tiny_vlm, tmp_
                          "--max-tokens", "4", "--out", str(ev)]) == 0
         s = json.loads((ev / "synth_vl_count.summary.json").read_text())
         assert s["n_problems"] == 8 and s["data"].startswith("mhpo.tasks.vl:count")
-        assert json.loads((ev / "mathvista.summary.json").read_text())["data"] == str((FIXTURES / "mathvista").resolve())
+        assert (json.loads((ev / "mathvista.summary.json").read_text())["data"]
+                == str((FIXTURES / "mathvista").resolve()))
     capsys.readouterr()
     assert cli.main(["aggregate", "--runs", str(tmp_path / "runs"), "--evals", str(tmp_path / "evals"), "--out",
                      str(tmp_path), "--n-boot", "200", "--no-figures"]) == 0
@@ -500,7 +503,8 @@ def test_synthetic_vl_benchmark_is_the_task_test_split():
     b = benchmarks.get("synth_vl_count")
     rows = b.load(limit=5)
     ref = vl_tasks.load("count", "test", n=5, seed=0)
-    assert [r["id"] for r in rows] == [r["id"] for r in ref] and [r["gold"] for r in rows] == [r["answer"] for r in ref]
+    assert ([r["id"] for r in rows] == [r["id"] for r in ref]
+            and [r["gold"] for r in rows] == [r["answer"] for r in ref])
     assert rows[0]["prompt"] == "How many shapes?" and b.modality == "vl" and b.answer_type == "free_form"
     assert benchmarks.get("synth_vl_bars").answer_type == "multi_choice"
     assert benchmarks.get("synth_arith").modality == "text"
@@ -526,7 +530,8 @@ def test_workflow_plan_routes_vl_experiments():
     bad = {"models": {"tiny": {"tiny_model": {"task": "arith"}}},
            "experiments": [{"model": "tiny", "objective": "mhpo", "recipe": "tiny", "seeds": [0],
                             "evaluation": {"benchmarks": ["synth_arith", "synth_vl_count"]}}]}
-    with pytest.raises(config.ConfigError, match=r"experiments\[0\].evaluation.benchmarks: \['synth_vl_count'\] are VL"):
+    with pytest.raises(config.ConfigError,
+                       match=r"experiments\[0\].evaluation.benchmarks: \['synth_vl_count'\] are VL"):
         config.load(bad)
     missing = {"experiments": [{"model": "m", "label": "ext", "checkpoints": {"0": "org/model"},
                                 "evaluation": {"benchmarks": ["mathvision"], "data_dir": "/nonexistent"}}]}

@@ -47,7 +47,8 @@ def env(**extra) -> dict:
 
 
 def smk(wf: Path, *args, timeout=600, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run(SNAKEMAKE + list(args), cwd=wf, capture_output=True, text=True, timeout=timeout, env=env(**kw))
+    return subprocess.run(SNAKEMAKE + list(args), cwd=wf, capture_output=True, text=True, timeout=timeout,
+                          env=env(**kw))
 
 
 def job_counts(out: str) -> dict[str, int]:

@@ -138,7 +138,8 @@ def read_metrics(runs_dirs: list[Path], experiments: set[tuple[str, str]] | None
 
 # ------------------------------------------------------------------------------------------ statistics
 def hierarchical_ci(per_seed: list[np.ndarray], n_boot: int = N_BOOT, seed: int = 0, level: float = LEVEL,
-                    rng: np.random.Generator | None = None, seed_idx: np.ndarray | None = None) -> tuple[dict, np.ndarray]:
+                    rng: np.random.Generator | None = None,
+                    seed_idx: np.ndarray | None = None) -> tuple[dict, np.ndarray]:
     """Mean over seeds of the per-problem mean, with a two-level percentile bootstrap: seeds resampled with
     replacement, problems resampled within (the same problem draw for every seed: problems are shared).
     One seed reduces to the ordinary bootstrap over problems (benchmarks.metrics.bootstrap_ci).
@@ -310,7 +311,8 @@ def _meta(cells: list[Cell]) -> dict:
         s = c.summary
         if s.get("k") is not None:
             ks.add(int(s["k"]))
-        samp = {k: v for k, v in (s.get("sampling") or {}).items() if k in ("temperature", "top_p", "max_tokens", "backend")}
+        samp = {k: v for k, v in (s.get("sampling") or {}).items()
+                if k in ("temperature", "top_p", "max_tokens", "backend")}
         samplings.add(json.dumps(samp, sort_keys=True))
         for k, v in (s.get("versions") or {}).items():
             versions.setdefault(k, v)
@@ -321,7 +323,8 @@ def _meta(cells: list[Cell]) -> dict:
 
 
 def main_table(cells: list[Cell], refs: list[dict], n_boot: int = N_BOOT) -> dict:
-    """Build the main table data: ``{model: {"meta", "benchmarks", "rows": [(label, per, avg, ref_per, ref_avg)], "ref"}}``."""
+    """Build the main table data:
+    ``{model: {"meta", "benchmarks", "rows": [(label, per, avg, ref_per, ref_avg)], "ref"}}``."""
     final = [c for c in cells if (c.checkpoint == FINAL) or (c.label == BASE and c.checkpoint == BASE)]
     by_model: dict[str, list[Cell]] = defaultdict(list)
     for c in final:
@@ -349,7 +352,8 @@ REFERENCES = (BASE, "grpo")  # every method is compared with the untrained model
 
 
 def differences(cells: list[Cell], labels: list[str], benches: list[str], n_boot: int = N_BOOT) -> dict:
-    """``{reference: {label: {benchmark | "average": paired difference}}}`` (mhpo.analysis.compare), label - reference."""
+    """``{reference: {label: {benchmark | "average": paired difference}}}`` (mhpo.analysis.compare),
+    label - reference."""
 
     def scores(label, bench):
         return {c.seed: (c.ids, c.scores) for c in cells
@@ -378,7 +382,8 @@ def differences(cells: list[Cell], labels: list[str], benches: list[str], n_boot
 
 
 def pass_maj(cells: list[Cell]) -> dict:
-    """``{benchmark: {"pass@k": mean, "maj@k": mean, "n_seeds": n}}`` from the evaluation summaries (mean over seeds)."""
+    """``{benchmark: {"pass@k": mean, "maj@k": mean, "n_seeds": n}}`` from the evaluation summaries (mean over
+    seeds)."""
     out: dict = {}
     for bench in sorted({c.benchmark for c in cells}):
         cs = [c for c in cells if c.benchmark == bench]
@@ -390,7 +395,8 @@ def pass_maj(cells: list[Cell]) -> dict:
 def _diff_text(d: dict | None, tex: bool = False) -> str:
     if d is None:
         return "--" if tex else "–"
-    text = f"{100 * d['mean']:+.1f} [{100 * d['ci_low']:+.1f}, {100 * d['ci_high']:+.1f}]" + ("*" if d["significant"] else "")
+    text = (f"{100 * d['mean']:+.1f} [{100 * d['ci_low']:+.1f}, {100 * d['ci_high']:+.1f}]"
+            + ("*" if d["significant"] else ""))
     return text.replace("*", "$^*$").replace("%", "\\%") if tex else text
 
 
@@ -432,12 +438,13 @@ def conclusions(model: str, d: dict) -> list[str]:
                    "differences in the means above are within sampling noise.")
     else:
         out.append(f"**Significant differences** (95% CI excludes 0; {len(sig)} of {total}): " + "; ".join(sig)
-                   + f". Every other difference is compatible with no difference. With {total} comparisons at 95%, about "
-                   f"{total / 20:.1f} would exclude 0 by chance alone (no correction for multiple comparisons), so "
-                   "a few marked differences are weak evidence on their own.")
+                   + f". Every other difference is compatible with no difference. With {total} comparisons at "
+                   f"95%, about {total / 20:.1f} would exclude 0 by chance alone (no correction for multiple "
+                   "comparisons), so a few marked differences are weak evidence on their own.")
     out.append(f"With these sample sizes a difference must be larger than about ±{half:.1f} points (median CI "
-               "half-width) to be told apart from noise. The CIs cover the choice of problems and training seeds only: "
-               f"they say nothing about other models, benchmarks, hyper-parameters or training budgets than `{model}`'s here.")
+               "half-width) to be told apart from noise. The CIs cover the choice of problems and training seeds "
+               "only: they say nothing about other models, benchmarks, hyper-parameters or training budgets than "
+               f"`{model}`'s here.")
     return out
 
 
@@ -462,14 +469,16 @@ def write_main(data: dict, out_dir: Path, skipped: dict[str, str] | None = None)
         md.append(f"- versions: {vers or 'unknown'}")
         if ref:
             md.append(f"- paper: {ref.get('source', '')}; provenance: {ref.get('provenance', '')}; "
-                      f"metric {ref.get('metric', '')}" + ("" if str(ref.get("k")) in meta["k"] or ref.get("k") in meta["k"]
-                                                           else f" (paper k={ref.get('k')}, ours k={ks}: not like for like)"))
+                      f"metric {ref.get('metric', '')}"
+                      + ("" if str(ref.get("k")) in meta["k"] or ref.get("k") in meta["k"]
+                         else f" (paper k={ref.get('k')}, ours k={ks}: not like for like)"))
         md.append("")
         header = ["objective"] + benches + ["average"]
         md_rows, tex_rows = [], []
         diffs, pm = d["differences"], d["pass_maj"]
         for label, per, avg, ref_per, ref_avg in d["rows"]:
-            md_rows.append([label] + [_cell_text(per.get(b), ref_per.get(b)) for b in benches] + [_cell_text(avg, ref_avg)])
+            md_rows.append([label] + [_cell_text(per.get(b), ref_per.get(b)) for b in benches]
+                           + [_cell_text(avg, ref_avg)])
             tex_rows.append([tables.tex_escape(label)]
                             + [_cell_text(per.get(b), ref_per.get(b), tex=True) for b in benches]
                             + [_cell_text(avg, ref_avg, tex=True)])
@@ -491,7 +500,8 @@ def write_main(data: dict, out_dir: Path, skipped: dict[str, str] | None = None)
         for rl, rows in diffs.items():
             title = "the base model (untrained)" if rl == BASE else "GRPO"
             md.append(f"\n### Difference from {title}: method − {rl} (percentage points)\n")
-            md.append("Paired bootstrap 95% CI over problems and seeds (mhpo/analysis/compare.py); `*`: the CI excludes 0.\n")
+            md.append("Paired bootstrap 95% CI over problems and seeds (mhpo/analysis/compare.py); "
+                      "`*`: the CI excludes 0.\n")
             body = [[label] + [_diff_text(per.get(b)) for b in benches + ["average"]] for label, per in rows.items()]
             md.append(tables.md_table([f"method − {rl}"] + benches + ["average"], body))
             tex.append(tables.tex_table([f"method - {rl}"] + benches + ["average"],
@@ -549,7 +559,8 @@ def write_stability(rows: list[dict], out_dir: Path, params: signals.Params = SI
     body = [[fmt(r[k], k) for k in header] for r in rows]
     f = params.entropy_fraction
     ends = f"{f:.0%} of steps" if f is not None else f"{params.entropy_k} steps"
-    md = ("# Training stability (mean over seeds)\n\nSignals as defined in docs/stability.md (mhpo.analysis.signals), with "
+    md = ("# Training stability (mean over seeds)\n\n"
+          "Signals as defined in docs/stability.md (mhpo.analysis.signals), with "
           f"this table's windows. Grad-norm spikes: steps whose gradient norm exceeds {params.spike_factor:g}× the "
           f"median of the finite norms of the preceding {params.spike_window} steps (once at least "
           f"{params.spike_min_history}), and steps the trainer skipped as non-finite. Entropy drop: mean entropy of "
@@ -571,7 +582,8 @@ def heldout_curves(cells: list[Cell]) -> dict:
     out: dict = {}
     for model in sorted({c.model for c in cells}):
         mc = [c for c in cells if c.model == model]
-        curve_benches = {c.benchmark for c in mc if c.checkpoint.startswith("checkpoint-")} or {c.benchmark for c in mc}
+        curve_benches = ({c.benchmark for c in mc if c.checkpoint.startswith("checkpoint-")}
+                         or {c.benchmark for c in mc})
         base = defaultdict(list)
         for c in mc:
             if c.label == BASE and c.benchmark in curve_benches:
@@ -593,7 +605,8 @@ def heldout_curves(cells: list[Cell]) -> dict:
 
 
 def _mean(c: Cell) -> float:
-    return float(c.scores.mean()) if c.scores is not None and c.scores.size else float(c.summary["metrics"]["avg@k"]["mean"])
+    return (float(c.scores.mean()) if c.scores is not None and c.scores.size
+            else float(c.summary["metrics"]["avg@k"]["mean"]))
 
 
 # ------------------------------------------------------------------------------------------ code identity

@@ -9,13 +9,14 @@ benchmarks of modality ``vl`` (the registry's five and the synthetic ``synth_vl_
 * rows = objectives (``base`` = the untrained model, first); the ``final`` checkpoint of every seed;
 * columns = the registry benchmarks in the paper's usual order (MathVista, MathVerse, MathVision, Geometry3K,
   WeMath), then synthetic tasks; cells avg@k (%) with a 95% CI, computed exactly as the main table
-  (``mhpo.analysis.aggregate.cell_stats``: bootstrap over problems, two-level over seeds and problems with several seeds);
+  (``mhpo.analysis.aggregate.cell_stats``: bootstrap over problems, two-level over seeds and problems with several
+  seeds);
 * ``average`` = mean over the registry benchmarks present, as the paper averages its VL benchmarks (over the
   synthetic tasks when a model has no registry benchmark); ``average_synthetic`` = mean over the synthetic tasks.
 
-The paper's VL numbers (``mhpo/resources/reference/*.json`` whose ``track`` is ``vl``; only averages are known: MHPO 53.0,
-DAPO ≈ 52.3 derived as 53.0 − 0.7) stand beside the matching model's average, and are always listed with their
-provenance in a "Paper reference" section. Each summary's ``data`` (where the problems came from, e.g. the
+The paper's VL numbers (``mhpo/resources/reference/*.json`` whose ``track`` is ``vl``; only averages are known:
+MHPO 53.0, DAPO ≈ 52.3 derived as 53.0 − 0.7) stand beside the matching model's average, and are always listed with
+their provenance in a "Paper reference" section. Each summary's ``data`` (where the problems came from, e.g. the
 3-problem test fixtures) is shown per benchmark, so fixture numbers are never mistaken for the real benchmark.
 """
 
@@ -95,9 +96,11 @@ def _ref_lines(refs: list[dict]) -> list[str]:
         return lines + ["No VL reference file found (OUT/reference/, mhpo/resources/reference/).\n"]
     for ref in refs:
         rows = ref.get("rows", {})
-        vals = ", ".join(f"{name} {row['average']:.1f}" + (" (derived)" if f"{name}.average" in ref.get("derived", {}) else "")
+        vals = ", ".join(f"{name} {row['average']:.1f}"
+                         + (" (derived)" if f"{name}.average" in ref.get("derived", {}) else "")
                          for name, row in rows.items() if row.get("average") is not None)
-        lines.append(f"- `{ref.get('model')}`: average {vals} ({ref.get('units', 'percent')}); source: {ref.get('source')}")
+        lines.append(f"- `{ref.get('model')}`: average {vals} ({ref.get('units', 'percent')}); "
+                     f"source: {ref.get('source')}")
         lines.append(f"  - provenance: {ref.get('provenance')}")
         for k, v in ref.get("derived", {}).items():
             lines.append(f"  - derived: {k} = {v}")
@@ -122,7 +125,8 @@ def write_vl(data: dict, refs: list[dict], out_dir: Path) -> list[Path]:
         has_synth = any(r[3] is not None for r in d["rows"])
         md.append(f"\n## {model}\n")
         md.append(f"- model: `{model}`" + (f" (base: `{meta['base_model'][0]}`)" if meta["base_model"] else ""))
-        md.append(f"- metric: avg@{ks} (%), final checkpoint, mean over problems (and seeds); brackets: 95% bootstrap CI")
+        md.append(f"- metric: avg@{ks} (%), final checkpoint, mean over problems (and seeds); "
+                  "brackets: 95% bootstrap CI")
         md.append(f"- sampling: {samp}")
         md.append("- data: " + "; ".join(f"{b}: {d['data'][b][0]} ({d['data'][b][1]} problems)" for b in benches))
         if d["ref"]:
@@ -132,16 +136,18 @@ def write_vl(data: dict, refs: list[dict], out_dir: Path) -> list[Path]:
         md_rows, tex_rows = [], []
         for label, per, avg, avg_s, ref_avg in d["rows"]:
             extra = [avg_s] if has_synth else []
-            md_rows.append([label] + [agg._cell_text(per.get(b), None) for b in benches] + [agg._cell_text(avg, ref_avg)]
-                           + [agg._cell_text(s, None) for s in extra])
+            md_rows.append([label] + [agg._cell_text(per.get(b), None) for b in benches]
+                           + [agg._cell_text(avg, ref_avg)] + [agg._cell_text(s, None) for s in extra])
             tex_rows.append([tables.tex_escape(label)] + [agg._cell_text(per.get(b), None, tex=True) for b in benches]
-                            + [agg._cell_text(avg, ref_avg, tex=True)] + [agg._cell_text(s, None, tex=True) for s in extra])
+                            + [agg._cell_text(avg, ref_avg, tex=True)]
+                            + [agg._cell_text(s, None, tex=True) for s in extra])
             for b, s in list(per.items()) + [("average", avg), ("average_synthetic", avg_s)]:
                 if s is None:
                     continue
                 r = ref_avg if b == "average" else None
-                csv_rows.append([model, label, b, s["mean"], s["ci_low"], s["ci_high"], s["n_seeds"], s["n_problems"], r,
-                                 None if r is None else s["mean"] - r, ks, d["data"].get(b, (None,))[0], samp, vers])
+                csv_rows.append([model, label, b, s["mean"], s["ci_low"], s["ci_high"], s["n_seeds"], s["n_problems"],
+                                 r, None if r is None else s["mean"] - r, ks, d["data"].get(b, (None,))[0], samp,
+                                 vers])
         md.append(tables.md_table(header, md_rows))
         tex.append(f"% model: {model}; avg@{ks}; sampling: {samp}; versions: {vers}")
         tex.append(tables.tex_table(header, tex_rows, f"{tables.tex_escape(model)}: VL avg@{ks} (\\%) with 95\\% CI.",
@@ -152,8 +158,9 @@ def write_vl(data: dict, refs: list[dict], out_dir: Path) -> list[Path]:
     for ref in refs:  # the paper's numbers as rows of their own, so the CSV alone carries them
         for name, row in ref.get("rows", {}).items():
             if row.get("average") is not None:
-                csv_rows.append([f"paper:{ref.get('model')}", name.lower(), "average", row["average"] / 100.0, None, None,
-                                 None, None, row["average"] / 100.0, None, ref.get("k"), ref.get("source"), None, None])
+                csv_rows.append([f"paper:{ref.get('model')}", name.lower(), "average", row["average"] / 100.0,
+                                 None, None, None, None, row["average"] / 100.0, None, ref.get("k"), ref.get("source"),
+                                 None, None])
     return tables.write(out_dir / "vl", "\n".join(md) + "\n", tables.csv_text(header_csv, csv_rows),
                         "\n".join(tex) if tex else "% no VL evaluations found\n")
 
@@ -165,7 +172,8 @@ def aggregate_vl(evals_dir: Path, out: Path, experiments: list[str] | None = Non
     refs = vl_references(agg.load_references(reference_dirs or agg.default_reference_dirs(out)))
     data = vl_table(cells, refs, n_boot)
     tables = write_vl(data, refs, out / "tables")
-    return {"tables": tables, "models": sorted(data), "evaluations": sum(1 for c in cells if c.checkpoint in (agg.FINAL, agg.BASE))}
+    return {"tables": tables, "models": sorted(data),
+            "evaluations": sum(1 for c in cells if c.checkpoint in (agg.FINAL, agg.BASE))}
 
 
 def main(args) -> int:

@@ -1,8 +1,8 @@
 """Training signals of one run, each defined once.
 
 The main aggregate (``mhpo.analysis.aggregate``: ``tables/training_signals.*``) and the stability study
-(``mhpo.analysis.stability``: ``tables/stability*``) both compute their per-run signals with ``run_signals``; they differ
-only in the windows and thresholds they pass (``Params``), and each table names them (``describe``).
+(``mhpo.analysis.stability``: ``tables/stability*``) both compute their per-run signals with ``run_signals``; they
+differ only in the windows and thresholds they pass (``Params``), and each table names them (``describe``).
 
 Input: one run's ``metrics.jsonl`` rows (docs/interfaces.md) in step order, first occurrence of each step
 (``clean_rows``), as columns (``series``): a float array per key, NaN where a value is missing or null

@@ -8,8 +8,8 @@ here called the *regime*)::
 
 Per-run statistics: ``final_accuracy``, the held-out ``avg@k`` mean of the evaluation of the final policy
 (checkpoint ``final``, else the highest ``checkpoint-N``), averaged over the benchmarks found (or those asked for),
-and the training signals of ``mhpo.analysis.signals`` (reward AUC, grad-norm spikes, max and mean |log r|, entropy drop,
-collapse events; their formulas are there and in ``docs/stability.md``), with the study's windows ``Params``:
+and the training signals of ``mhpo.analysis.signals`` (reward AUC, grad-norm spikes, max and mean |log r|, entropy
+drop, collapse events; their formulas are there and in ``docs/stability.md``), with the study's windows ``Params``:
 spikes F = 3, W = 20, m = 5; entropy drop over K = 5 steps at each end; collapse ρ = 0.5, L = 6 (> updates per
 rollout, so one bad rollout, whose statistics repeat over its U steps, is not an event), m_r = 0.1 (noise around
 a zero reward is not a collapse). The main aggregate computes the same signals with its own windows.
@@ -31,8 +31,8 @@ Paired comparisons against a reference method (same seed → same initial policy
 Holm's step-down adjustment over the methods compared to one reference within each (regime, metric) family is
 reported as ``p_holm`` / ``significant_holm``.
 
-Outputs (atomic, ``mhpo.common.io``; the main workflow's per-run summary is ``tables/training_signals.*``, another name):
-``OUT/tables/stability.{md,csv,tex}`` (method × regime), ``stability_paired.{md,csv,tex}``,
+Outputs (atomic, ``mhpo.common.io``; the main workflow's per-run summary is ``tables/training_signals.*``, another
+name): ``OUT/tables/stability.{md,csv,tex}`` (method × regime), ``stability_paired.{md,csv,tex}``,
 ``stability_runs.csv`` (per run), ``OUT/stability_summary.md`` and
 ``OUT/figures/stability_{reward,grad_norm,ratio,entropy}.{png,pdf}`` (mean ± 1 s.d. across seeds).
 
@@ -104,7 +104,8 @@ class Run:
     rows: list[dict]
 
 
-def load_runs(runs_dir: str | Path, regimes: Sequence[str] | None = None, methods: Sequence[str] | None = None) -> list[Run]:
+def load_runs(runs_dir: str | Path, regimes: Sequence[str] | None = None,
+              methods: Sequence[str] | None = None) -> list[Run]:
     """Every ``RUNS/{regime}/{method}/seed{N}/metrics.jsonl``, sorted by (regime, method, seed)."""
     out = []
     for p in sorted(Path(runs_dir).glob("*/*/seed*/metrics.jsonl")):
@@ -128,7 +129,8 @@ def final_accuracy(evals_dir: str | Path, regime: str, method: str, seed: int,
     base = Path(evals_dir) / regime / method / f"seed{seed}"
     ckpt = base / "final"
     if not ckpt.is_dir():
-        numbered = [(int(m.group(1)), d) for d in base.glob("checkpoint-*") if (m := re.fullmatch(r"checkpoint-(\d+)", d.name))]
+        numbered = [(int(m.group(1)), d) for d in base.glob("checkpoint-*")
+                    if (m := re.fullmatch(r"checkpoint-(\d+)", d.name))]
         if not numbered:
             return math.nan
         ckpt = max(numbered)[1]
@@ -319,7 +321,8 @@ def frontier_table(per_run: Sequence[dict], stresses: dict[str, tuple[int, float
                      "collapsed": collapsed, "survived": bool(np.isfinite(base) and collapsed == 0 and a.size),
                      "base_accuracy": base, "threshold": base - drop})
     for method, lr in {(r["method"], r["lr"]) for r in rows}:
-        line = sorted((r for r in rows if r["method"] == method and r["lr"] == lr), key=lambda r: r["updates_per_rollout"])
+        line = sorted((r for r in rows if r["method"] == method and r["lr"] == lr),
+                      key=lambda r: r["updates_per_rollout"])
         front = 0
         for r in line:
             if not r["survived"]:
@@ -346,9 +349,10 @@ def frontier_text(rows: Sequence[dict]) -> str:
             cells.append("–" if r is None else f"{r['mean_accuracy']:.3f}" + (f" ({r['collapsed']}/{r['n']} collapsed)"
                                                                                 if r["collapsed"] else ""))
         front = next(iter(line.values()))["frontier"]
-        body.append([method, f"{lr:g}"] + cells + ["–" if not np.isfinite(front) else (str(front) if front else "none")])
-    note = (f"Mean final held-out accuracy over seeds at each number of updates per rollout U. A seed *collapsed* when "
-            f"its accuracy fell below {rows[0]['threshold']:.3f} (the base model's {base:.3f} minus "
+        body.append([method, f"{lr:g}"] + cells
+                    + ["–" if not np.isfinite(front) else (str(front) if front else "none")])
+    note = (f"Mean final held-out accuracy over seeds at each number of updates per rollout U. A seed *collapsed* "
+            f"when its accuracy fell below {rows[0]['threshold']:.3f} (the base model's {base:.3f} minus "
             f"{base - rows[0]['threshold']:.2f}); a method "
             "survives a stress when no seed collapsed; its frontier is the largest U it survives at every smaller U.")
     return note + "\n\n" + tables.md_table(header, body)
@@ -448,8 +452,9 @@ def summary_text(groups: Sequence[dict], paired: Sequence[dict], alpha: float, t
                 for r in sig:
                     dec = METRICS[r["metric"]][2]
                     holm_note = "" if r["significant_holm"] else "; not after Holm"
-                    lines.append(f"- `{r['method']}` {METRICS[r['metric']][0]}: {_direction(r['metric'], r['mean_diff'])}"
-                                 f" ({r['mean_diff']:+.{dec}f}, CI [{_fmt(r['t_low'], dec)}, {_fmt(r['t_high'], dec)}],"
+                    lines.append(f"- `{r['method']}` {METRICS[r['metric']][0]}: "
+                                 f"{_direction(r['metric'], r['mean_diff'])} ({r['mean_diff']:+.{dec}f}, "
+                                 f"CI [{_fmt(r['t_low'], dec)}, {_fmt(r['t_high'], dec)}],"
                                  f" {_p_eq(r['p'])}{holm_note})")
             else:
                 lines.append("No significant differences.")
@@ -459,7 +464,8 @@ def summary_text(groups: Sequence[dict], paired: Sequence[dict], alpha: float, t
                 for r in ns_rows:
                     by_method.setdefault(r["method"], []).append(METRICS[r["metric"]][0])
                 lines.append("")
-                lines.append("Not significant: " + "; ".join(f"`{m}`: {', '.join(v)}" for m, v in by_method.items()) + ".")
+                lines.append("Not significant: "
+                             + "; ".join(f"`{m}`: {', '.join(v)}" for m, v in by_method.items()) + ".")
     # Verdicts on the paper's claims for MHPO itself
     claim_rows = [r for r in paired if r["method"] == "mhpo" and r["n"]]
     if claim_rows:
@@ -478,8 +484,8 @@ def summary_text(groups: Sequence[dict], paired: Sequence[dict], alpha: float, t
         lines += ["", "## The paper's claims, MHPO vs each reference", "",
                   tables.md_table(["regime", "reference", "claim", "statistic", "verdict"], body).rstrip("\n")]
     # The paper's ablation claim: each ablation reaches lower accuracy than full MHPO (paper-notes §5)
-    abl = [r for r in paired if r["reference"] == "mhpo" and r["method"] in ABLATIONS and r["metric"] == "final_accuracy"
-           and r["n"]]
+    abl = [r for r in paired if r["reference"] == "mhpo" and r["method"] in ABLATIONS
+           and r["metric"] == "final_accuracy" and r["n"]]
     if abl:
         body = []
         for r in sorted(abl, key=lambda r: (r["regime"], r["method"])):
@@ -515,7 +521,8 @@ def analyze(runs_dir, evals_dir, out_dir, references: Sequence[str] = ("grpo",),
     """Compute everything and write the tables, summary and figures under ``out_dir``; returns the paths."""
     runs = load_runs(runs_dir, regimes, methods)
     if not runs:
-        raise FileNotFoundError(f"no runs found under {runs_dir} (expected {{regime}}/{{method}}/seed{{N}}/metrics.jsonl)")
+        raise FileNotFoundError(f"no runs found under {runs_dir} "
+                                "(expected {regime}/{method}/seed{N}/metrics.jsonl)")
     missing = [r for r in references if not any(x.method == r for x in runs)]
     if missing:
         raise ValueError(f"reference method(s) {missing} have no runs under {runs_dir}")
@@ -553,7 +560,8 @@ def analyze(runs_dir, evals_dir, out_dir, references: Sequence[str] = ("grpo",),
     front_md = frontier_text(front)
     io.write_text(paths["frontier_md"], "# Stability study: stability frontier\n\n" + front_md)
     io.write_text(paths["frontier_csv"], tables.csv_records(front))
-    io.write_text(paths["summary"], summary_text(groups, paired, alpha, test) + "\n## Stability frontier\n\n" + front_md)
+    io.write_text(paths["summary"],
+                  summary_text(groups, paired, alpha, test) + "\n## Stability frontier\n\n" + front_md)
     if plots:
 
         for name, p in stability_plots.plot_all(curves(runs), out / "figures", references[0]).items():

@@ -30,9 +30,11 @@ FIGURES = {
 _PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
 
 
-def seed_band(per_seed: Mapping[int, Mapping[str, np.ndarray]], key: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def seed_band(per_seed: Mapping[int, Mapping[str, np.ndarray]],
+              key: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """``(steps, mean, sd, n)`` over seeds at every step any seed logged (finite values only; sd NaN if n < 2)."""
-    steps = np.unique(np.concatenate([np.asarray(c["step"], float) for c in per_seed.values()])) if per_seed else np.array([])
+    steps = (np.unique(np.concatenate([np.asarray(c["step"], float) for c in per_seed.values()])) if per_seed
+             else np.array([]))
     vals = np.full((len(per_seed), steps.size), np.nan)
     for i, c in enumerate(per_seed.values()):
         vals[i, np.searchsorted(steps, np.asarray(c["step"], float))] = np.asarray(c[key], float)

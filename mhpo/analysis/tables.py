@@ -1,8 +1,8 @@
 """One table writer: Markdown, CSV and LaTeX text of a table, and the atomic write of its three files.
 
-Every table of the suite (``mhpo.analysis.aggregate``: ``main.*``, ``training_signals.*``; ``mhpo.analysis.aggregate_vl``:
-``vl.*``; ``mhpo.analysis.stability``: ``stability*.*``) is written with these functions, so a cell is escaped the same
-way everywhere:
+Every table of the suite (``mhpo.analysis.aggregate``: ``main.*``, ``training_signals.*``;
+``mhpo.analysis.aggregate_vl``: ``vl.*``; ``mhpo.analysis.stability``: ``stability*.*``) is written with these
+functions, so a cell is escaped the same way everywhere:
 
 * Markdown: ``|`` inside a cell becomes ``\\|`` (it would split the cell);
 * LaTeX: the characters special in text mode (``& % $ # _ { } ~ ^ \\``) are escaped, ``|`` becomes ``$|$``

@@ -11,13 +11,15 @@ from mhpo.analysis.aggregate import N_BOOT, aggregate
 
 
 def configure(parser) -> None:
-    parser.add_argument("--runs", action="append", default=None, help="runs directory (repeatable; default results/runs)")
+    parser.add_argument("--runs", action="append", default=None,
+                        help="runs directory (repeatable; default results/runs)")
     parser.add_argument("--evals", default="results/evals", help="evaluations directory (default results/evals)")
     parser.add_argument("--out", default="results", help="output root: OUT/tables and OUT/figures (default results)")
     parser.add_argument("--experiment", action="append", default=None, metavar="MODEL/LABEL",
                         help="only these experiments (repeatable; default: everything found)")
     parser.add_argument("--reference", action="append", default=None,
-                        help="directory of paper reference JSON files (default OUT/reference, then the shipped mhpo/resources/reference)")
+                        help="directory of paper reference JSON files (default OUT/reference, then the shipped "
+                             "mhpo/resources/reference)")
     parser.add_argument("--no-figures", action="store_true", help="tables only")
     parser.add_argument("--n-boot", type=int, default=N_BOOT, help=f"bootstrap resamples (default {N_BOOT})")
     parser.add_argument("--skipped", action="append", default=None, metavar="NAME=REASON",
@@ -35,7 +37,8 @@ def main(args) -> int:
     runs = [Path(r) for r in (args.runs or ["results/runs"])]
     if not Path(args.evals).is_dir():
         print(f"mhpo-bench aggregate: error: --evals {args.evals!r} is not a directory (expected "
-              "EVALS/{model}/{label}/seed{N}/{checkpoint}/*.summary.json, as written by mhpo-bench evaluate)", file=sys.stderr)
+              "EVALS/{model}/{label}/seed{N}/{checkpoint}/*.summary.json, as written by mhpo-bench evaluate)",
+              file=sys.stderr)
         return 2
     try:
         skipped = dict(x.split("=", 1) if "=" in x else (x, "skipped") for x in args.skipped or [])

@@ -17,7 +17,8 @@ def configure(parser) -> None:
 def main(args) -> int:
     from mhpo import objectives  # lazy: start-up time
 
-    names = objectives.available() if not args.objectives else [n.strip() for n in args.objectives.split(",") if n.strip()]
+    names = (objectives.available() if not args.objectives
+             else [n.strip() for n in args.objectives.split(",") if n.strip()])
     for n in names:
         objectives.get_class(n)  # unknown name: clear error listing the choices
     for path in draw(names, Path(args.out), args.name):

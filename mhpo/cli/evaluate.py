@@ -13,7 +13,8 @@ from mhpo.common import io
 
 
 def configure(parser) -> None:
-    parser.add_argument("--model", required=True, help="HF model dir, a run dir (uses final/), checkpoint dir or hub name")
+    parser.add_argument("--model", required=True,
+                        help="HF model dir, a run dir (uses final/), checkpoint dir or hub name")
     parser.add_argument("--benchmarks", required=True,
                         help="comma-separated names, text or VL (see docs/benchmarks.md), or 'all' (the model's kind)")
     parser.add_argument("--k", type=int, default=None, help="samples per problem (default: the benchmark's k)")
@@ -21,20 +22,28 @@ def configure(parser) -> None:
     parser.add_argument("--backend", choices=("hf", "vllm"), default="hf",
                         help="hf: transformers generate (CPU/GPU); vllm: vLLM engine (GPU, the gpu extra)")
     parser.add_argument("--temperature", type=float, default=None, help="0 = greedy (default: the benchmark's)")
-    parser.add_argument("--top-p", type=float, default=None, help="nucleus sampling mass in (0, 1] (default: the benchmark's)")
-    parser.add_argument("--max-tokens", type=int, default=None, help="most generated tokens per sample (default: the benchmark's)")
+    parser.add_argument("--top-p", type=float, default=None,
+                        help="nucleus sampling mass in (0, 1] (default: the benchmark's)")
+    parser.add_argument("--max-tokens", type=int, default=None,
+                        help="most generated tokens per sample (default: the benchmark's)")
     parser.add_argument("--seed", type=int, default=0,
                         help="sampling seed; sample j of problem p is drawn from seed (this, p, j) (default 0)")
     parser.add_argument("--limit", type=int, default=None, help="only the first N problems of each benchmark")
-    parser.add_argument("--data-dir", default=None, help="benchmark copies <DIR>/<name>/test.jsonl (or MHPO_BENCHMARK_DIR)")
+    parser.add_argument("--data-dir", default=None,
+                        help="benchmark copies <DIR>/<name>/test.jsonl (or MHPO_BENCHMARK_DIR)")
     parser.add_argument("--label", default=None, help="run label written to each record's `run` (default: the model)")
-    parser.add_argument("--step", type=int, default=None, help="training step of the checkpoint (default: from its name)")
-    parser.add_argument("--batch-size", type=int, default=8, help="problems per generation call and progress write (default 8); completions do not depend on it")
+    parser.add_argument("--step", type=int, default=None,
+                        help="training step of the checkpoint (default: from its name)")
+    parser.add_argument("--batch-size", type=int, default=8,
+                        help="problems per generation call and progress write (default 8); "
+                             "completions do not depend on it")
     parser.add_argument("--device", default=None, help="torch device for the hf backend (default: cuda if available)")
     parser.add_argument("--workers", type=int, default=None, help="scoring processes (default: CPU count)")
-    parser.add_argument("--timeout", type=float, default=scoring.DEFAULT_TIMEOUT, help="seconds per answer when scoring")
+    parser.add_argument("--timeout", type=float, default=scoring.DEFAULT_TIMEOUT,
+                        help="seconds per answer when scoring")
     parser.add_argument("--trust-remote-code", action="store_true",
-                        help="let the model directory's own Python code run on load (off unless given; review it first)")
+                        help="let the model directory's own Python code run on load "
+                             "(off unless given; review it first)")
     parser.add_argument("--max-side", type=int, default=vl.DEFAULT_MAX_SIDE,
                         help=f"VL benchmarks: longest image side in px (default {vl.DEFAULT_MAX_SIDE})")
 
@@ -86,5 +95,6 @@ def main(args) -> int:
               f"{m['avg@k']['ci_high']:.3f}]  {m['pass@k']['mean']:.3f}   {m['maj@k']['mean']:.3f}")
     if len(summaries) > 1:
         macro = {m: sum(s["metrics"][m]["mean"] for s in summaries.values()) / len(summaries) for m in metrics.METRICS}
-        print(f"{'macro average':<26}  {macro['avg@k']:.3f}                    {macro['pass@k']:.3f}   {macro['maj@k']:.3f}")
+        print(f"{'macro average':<26}  {macro['avg@k']:.3f}                    "
+              f"{macro['pass@k']:.3f}   {macro['maj@k']:.3f}")
     return 0

@@ -12,7 +12,8 @@ from benchmarks.lm_eval_tasks import write_tasks
 def configure(parser) -> None:
     parser.add_argument("--out", required=True, help="directory for the YAMLs (pass it to lm_eval --include_path)")
     parser.add_argument("--benchmarks", default=None, help="comma-separated names (default: every registered one)")
-    parser.add_argument("--data-dir", default=None, help="benchmark copies <DIR>/<name>/test.jsonl (or MHPO_BENCHMARK_DIR)")
+    parser.add_argument("--data-dir", default=None,
+                        help="benchmark copies <DIR>/<name>/test.jsonl (or MHPO_BENCHMARK_DIR)")
     parser.add_argument("--max-gen-toks", type=int, default=None, help="default: each benchmark's max_tokens")
 
 

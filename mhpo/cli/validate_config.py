@@ -13,11 +13,12 @@ from mhpo.workflow.schema import ConfigError
 
 
 def configure(parser) -> None:
-    parser.description = ("Validate a workflow config (workflow/config/*.yaml: `experiments`, `models`, ...) and print "
-                          "it resolved with its job plan, or a training recipe (mhpo/resources/recipes/*.yaml: `model`, "
-                          "`optim`, `rollout`, ...) and print it with every default filled in. The kind is recognised "
-                          "from the file's keys.")
-    parser.add_argument("file", help="workflow config YAML (workflow/config/*.yaml) or recipe YAML (mhpo/resources/recipes/*.yaml)")
+    parser.description = ("Validate a workflow config (workflow/config/*.yaml: `experiments`, `models`, ...) and "
+                          "print it resolved with its job plan, or a training recipe (mhpo/resources/recipes/*.yaml: "
+                          "`model`, `optim`, `rollout`, ...) and print it with every default filled in. The kind is "
+                          "recognised from the file's keys.")
+    parser.add_argument("file", help="workflow config YAML (workflow/config/*.yaml) or recipe YAML "
+                                     "(mhpo/resources/recipes/*.yaml)")
     parser.add_argument("--jobs", action="store_true", help="workflow configs: also list every planned job")
 
 

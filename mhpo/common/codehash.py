@@ -7,10 +7,11 @@ whose params changed (``--rerun-triggers params``, on by default in Snakemake 9)
 evaluation summaries record it too, and aggregation refuses to mix runs of different code under one label.
 
 * training: the objective's own file (and what it imports, e.g. ``mhpo/objectives/__init__.py``, the contract), the
-  trainer and training CLI (``mhpo/training/train.py``, ``mhpo/training/trainer.py`` and their imports). The objective registry
-  discovers objective files dynamically (``importlib``), so editing one objective changes only its own hash.
+  trainer and training CLI (``mhpo/training/train.py``, ``mhpo/training/trainer.py`` and their imports). The objective
+  registry discovers objective files dynamically (``importlib``), so editing one objective changes only its own hash.
 * evaluation: ``benchmarks/evaluate.py`` with its imports (text and VL) and the benchmark registry.
-* aggregation: ``mhpo/analysis/aggregate.py`` with its imports (the VL table's ``mhpo/analysis/aggregate_vl.py`` among them).
+* aggregation: ``mhpo/analysis/aggregate.py`` with its imports (the VL table's ``mhpo/analysis/aggregate_vl.py``
+  among them).
 
 Pure standard library (``ast``, ``hashlib``): planning never imports torch for this.
 """
@@ -85,8 +86,8 @@ def closure(*files: Path, skip=()) -> list[Path]:
 # Not part of a training run's code: evaluation-only modules (the registry imports benchmarks/vl.py for images,
 # which imports the generator), and, for a text run, the VL track's modules (train.py imports them only for a
 # recipe with data.image_field).
-EVAL_ONLY = ("benchmarks/evaluate.py", "benchmarks/generation.py", "benchmarks/metrics.py", "benchmarks/lm_eval_tasks.py",
-             "benchmarks/lm_eval_hooks.py")
+EVAL_ONLY = ("benchmarks/evaluate.py", "benchmarks/generation.py", "benchmarks/metrics.py",
+             "benchmarks/lm_eval_tasks.py", "benchmarks/lm_eval_hooks.py")
 VL_ONLY = ("mhpo/tasks/vl.py", "mhpo/models/tiny_vl.py", "mhpo/training/rewards_vl.py",
            "mhpo/training/train_vl.py", "mhpo/analysis/aggregate_vl.py",
            "benchmarks/vl.py")
@@ -138,8 +139,8 @@ def objective_file(name: str) -> Path | None:
 
 def train_files(objective: str, vl: bool = False) -> list[Path]:
     own = objective_file(objective)
-    return closure(ROOT / "mhpo" / "training" / "train.py", ROOT / "mhpo" / "training" / "trainer.py", *([own] if own else []),
-                   skip=EVAL_ONLY + (() if vl else VL_ONLY))
+    return closure(ROOT / "mhpo" / "training" / "train.py", ROOT / "mhpo" / "training" / "trainer.py",
+                   *([own] if own else []), skip=EVAL_ONLY + (() if vl else VL_ONLY))
 
 
 def train_hash(objective: str, recipe: dict | None = None, vl: bool = False) -> str:

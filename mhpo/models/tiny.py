@@ -220,8 +220,8 @@ def _save(out_dir, model, tokenizer, info: dict) -> Path:
 
 
 def build(out_dir, task: str = "add", seed: int = 0, warm_start_steps: int | None = None,
-          batch_size: int = WARM_START_BATCH, lr: float = WARM_START_LR, eval_size: int = EVAL_SIZE, progress: bool = True,
-          **arch) -> Path:
+          batch_size: int = WARM_START_BATCH, lr: float = WARM_START_LR, eval_size: int = EVAL_SIZE,
+          progress: bool = True, **arch) -> Path:
     """Build, warm-start and save the tiny model to ``out_dir`` (atomically); returns the directory.
 
     ``warm_start_steps=None`` uses the task's default from :data:`WARM_START_STEPS`; ``arch`` overrides

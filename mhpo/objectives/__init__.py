@@ -60,7 +60,8 @@ def register(name: str) -> Callable[[type], type]:
         if not (isinstance(cls, type) and issubclass(cls, Objective)):
             raise TypeError(f"@register({name!r}) must decorate a subclass of mhpo.objectives.Objective")
         if name in _REGISTRY and _REGISTRY[name].__qualname__ != cls.__qualname__:
-            raise ObjectiveError(f"objective {name!r} is registered twice ({_REGISTRY[name].__module__} and {cls.__module__})")
+            raise ObjectiveError(f"objective {name!r} is registered twice "
+                                 f"({_REGISTRY[name].__module__} and {cls.__module__})")
         # A subclass may re-default an inherited parameter without annotating it
         # (``aggregation = "token-mean"``, ``eps_high = 0.28``); make that a field default, not a dead
         # class attribute (dataclasses would otherwise keep the parent's default in ``__init__``).
@@ -144,13 +145,15 @@ class Batch:
         if logps.dim() != 2:
             raise ValueError(f"logps must be (B, T); got shape {tuple(logps.shape)}")
         shape = logps.shape
-        for key, t in (("old_logps", old_logps), ("mask", mask), ("ref_logps", ref_logps), ("rollout_logps", rollout_logps)):
+        for key, t in (("old_logps", old_logps), ("mask", mask), ("ref_logps", ref_logps),
+                       ("rollout_logps", rollout_logps)):
             if t is not None and t.shape != shape:
                 raise ValueError(f"{key} must have the shape of logps {tuple(shape)}; got {tuple(t.shape)}")
         if advantages.dim() == 1:
             advantages = advantages[:, None]
         if advantages.shape not in ((shape[0], 1), shape):
-            raise ValueError(f"advantages must be (B,) or (B, T) with B={shape[0]}, T={shape[1]}; got {tuple(advantages.shape)}")
+            raise ValueError(f"advantages must be (B,) or (B, T) with B={shape[0]}, T={shape[1]}; "
+                             f"got {tuple(advantages.shape)}")
         self.mask = mask.to(logps.dtype)
         keep = self.mask > 0
         zero = torch.zeros((), dtype=logps.dtype, device=logps.device)
@@ -242,7 +245,8 @@ def _check_type(cls_name: str, name: str, value, annotation) -> None:
     else:
         ok = True
     if not ok:
-        raise ObjectiveError(f"{cls_name}: parameter {name!r} must be {annotation.__name__}; got {value!r} ({type(value).__name__})")
+        raise ObjectiveError(f"{cls_name}: parameter {name!r} must be {annotation.__name__}; "
+                             f"got {value!r} ({type(value).__name__})")
     if annotation is float and not math.isfinite(value):
         raise ObjectiveError(f"{cls_name}: parameter {name!r} must be finite; got {value!r}")
 
@@ -269,7 +273,8 @@ class Objective:
         for key, ann in hints.items():
             _check_type(self.name, key, getattr(self, key), ann)
         if self.aggregation not in AGGREGATIONS:
-            raise ObjectiveError(f"{self.name}: parameter 'aggregation' must be one of {AGGREGATIONS}; got {self.aggregation!r}")
+            raise ObjectiveError(f"{self.name}: parameter 'aggregation' must be one of {AGGREGATIONS}; "
+                                 f"got {self.aggregation!r}")
         if self.beta < 0:
             raise ObjectiveError(f"{self.name}: parameter 'beta' must be >= 0; got {self.beta}")
         for key, pred, msg in self.checks:
@@ -324,7 +329,8 @@ def ratio_stats(b: Batch) -> dict[str, torch.Tensor]:
     lr = b.log_ratio[b.keep].float()
     if lr.numel() == 0:
         z = torch.zeros((), device=b.logps.device)
-        return {k: z for k in ("ratio/p1", "ratio/p50", "ratio/p99", "ratio/min", "ratio/max", "ratio/mean_abs_log", "kl_old")}
+        return {k: z for k in ("ratio/p1", "ratio/p50", "ratio/p99", "ratio/min", "ratio/max", "ratio/mean_abs_log",
+                               "kl_old")}
     # Quantiles from an evenly strided sample of ≤ 64K tokens: a full sort of millions of tokens would
     # cost more than the loss itself, and p1/p99 of 64K draws are within ~0.1 percentile point.
     sample = lr if lr.numel() <= 1 << 16 else lr[:: lr.numel() // (1 << 16) + 1]

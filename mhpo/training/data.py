@@ -98,7 +98,8 @@ def data_files(d: dict, root: Path) -> list[Path]:
     if configs:
         names = [c.get("config_name", "default") for c in configs]
         if config is None:
-            chosen = next((c for c in configs if c.get("default")), None) or (configs[0] if len(configs) == 1 else None)
+            chosen = (next((c for c in configs if c.get("default")), None)
+                      or (configs[0] if len(configs) == 1 else None))
             chosen = chosen or next((c for c in configs if c.get("config_name") == "default"), None)
             if chosen is None:
                 raise DataError(f"data.hf_config: {root} has configs {names}; set data.hf_config to one of them")

@@ -3,7 +3,8 @@
     mhpo-bench launch --gpus 8 --threads 32 -- accelerate launch --config_file workflow/accelerate/zero3.yaml \\
         -m mhpo.cli train --config qwen2.5-7b-instruct --objective mhpo --seed 0 --out results/runs/...
 
-The workflow's train rule wraps an ``accelerate launch`` launcher in this (mhpo.workflow.config ``Plan.train_command``):
+The workflow's train rule wraps an ``accelerate launch`` launcher in this (mhpo.workflow.config
+``Plan.train_command``):
 
 * **processes** = the job's GPUs (``--gpus``, the rule's ``resources.gpu``, so ``--set-resources train:gpu=4``
   starts 4 processes): ``--num_processes`` overrides the accelerate config file's ``num_processes``;

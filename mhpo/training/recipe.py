@@ -61,7 +61,8 @@ class ModelArgs:
 @dataclasses.dataclass
 class DataArgs:
     task: str | None = _f(None, "a mhpo.tasks.text name (offline synthetic task) ...")
-    hf_dataset: str | None = _f(None, "... or a Hub id, a local dataset dir or .parquet/.jsonl file (mhpo.training.data)")
+    hf_dataset: str | None = _f(None, "... or a Hub id, a local dataset dir or .parquet/.jsonl file "
+                                      "(mhpo.training.data)")
     hf_config: str | None = _f(None, "the dataset's config name")
     split: str = _f("train", "the dataset split")
     problem_field: str = _f("problem", "text or chat messages [{role, content}]; dotted for nested fields")
@@ -270,7 +271,8 @@ def path_for(name_or_path: str | os.PathLike) -> Path:
         return p
     cand = RECIPE_DIR / f"{name_or_path}.yaml"
     if not cand.is_file():
-        raise RecipeError(f"no recipe named {name_or_path!r}; shipped recipes: {', '.join(shipped())} (or pass a YAML path)")
+        raise RecipeError(f"no recipe named {name_or_path!r}; shipped recipes: {', '.join(shipped())} "
+                          "(or pass a YAML path)")
     return cand
 
 
@@ -302,7 +304,8 @@ def _typecheck(where: str, value, types: tuple):
         except ValueError:
             pass
     if not isinstance(value, types):
-        raise RecipeError(f"{where} must be {'/'.join(t.__name__ for t in types)}; got {value!r} ({type(value).__name__})")
+        raise RecipeError(f"{where} must be {'/'.join(t.__name__ for t in types)}; "
+                          f"got {value!r} ({type(value).__name__})")
     return value
 
 
@@ -355,7 +358,8 @@ def _check(r: dict, source: str) -> None:
         bad("data.strip_text", f"must be a list of non-empty strings; got {d['strip_text']!r}")
     if (d["task"] is None) == (d["hf_dataset"] is None):
         bad("data.task", "or 'data.hf_dataset' must be set (exactly one of them)")
-    for key in ("group_size", "prompts_per_rollout", "updates_per_rollout", "micro_batch_size", "max_completion_length"):
+    for key in ("group_size", "prompts_per_rollout", "updates_per_rollout", "micro_batch_size",
+                "max_completion_length"):
         if ro[key] < 1:
             bad(f"rollout.{key}", f"must be >= 1; got {ro[key]}")
     if ro["group_size"] < 2:
@@ -398,8 +402,8 @@ def batches(r: dict, num_processes: int) -> dict[str, int]:
     rollout = ro["prompts_per_rollout"] * ro["group_size"]
     u, micro = ro["updates_per_rollout"], ro["micro_batch_size"]
     if rollout % u:
-        raise RecipeError(f"rollout.prompts_per_rollout × rollout.group_size = {rollout} completions must be divisible by "
-                          f"rollout.updates_per_rollout = {u}")
+        raise RecipeError(f"rollout.prompts_per_rollout × rollout.group_size = {rollout} completions must be "
+                          f"divisible by rollout.updates_per_rollout = {u}")
     per_step = rollout // u
     if per_step % (micro * num_processes):
         raise RecipeError(f"completions per optimizer step ({rollout} / {u} = {per_step}) must be divisible by "
@@ -414,12 +418,14 @@ def dump(recipe: dict) -> str:
 
 
 def overlay_as_set(path) -> list[str]:
-    """``--set KEY=VALUE`` arguments equivalent to a partial recipe YAML (e.g. workflow/accelerate/vllm-colocate.yaml)."""
+    """``--set KEY=VALUE`` arguments equivalent to a partial recipe YAML (e.g.
+    workflow/accelerate/vllm-colocate.yaml)."""
     data = yaml.safe_load(Path(path).read_text()) or {}
     out = []
     for section, values in data.items():
         if isinstance(values, dict):
-            out += [f"--set={section}.{k}={yaml.safe_dump(v, default_flow_style=True).strip().removesuffix('...').strip()}"
+            out += [f"--set={section}.{k}="
+                    f"{yaml.safe_dump(v, default_flow_style=True).strip().removesuffix('...').strip()}"
                     for k, v in values.items()]
         else:
             out.append(f"--set={section}={yaml.safe_dump(values, default_flow_style=True).strip()}")

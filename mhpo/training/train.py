@@ -98,7 +98,8 @@ def _cpu_deepspeed() -> None:
     deepspeed.ops.__compatible_ops__["deepspeed_shm_comm"] = False  # read by deepspeed.comm.torch.build_shm_op
 
 
-def grpo_config(rec: dict, objective: objectives.Objective, seed: int, run_dir: Path, num_processes: int | None = None):
+def grpo_config(rec: dict, objective: objectives.Objective, seed: int, run_dir: Path,
+                num_processes: int | None = None):
     """The ``GRPOConfig`` a recipe stands for. ``updates_per_rollout`` U becomes ``steps_per_generation = U × GA``
     with ``num_iterations = 1`` (see mhpo.training.recipe); Liger, entropy masks and bonuses stay off."""
     from trl import GRPOConfig  # lazy: start-up time
@@ -127,7 +128,8 @@ def grpo_config(rec: dict, objective: objectives.Objective, seed: int, run_dir: 
         warmup_steps=float(o["warmup_ratio"]), weight_decay=float(o["weight_decay"]),
         max_grad_norm=float(o["max_grad_norm"]), adam_beta1=float(o["adam_beta1"]), adam_beta2=float(o["adam_beta2"]),
         beta=objective.beta, loss_type="grpo",  # loss_type is unused: ObjectiveGRPOTrainer computes the loss
-        use_bias_correction_kl=False,  # objectives add the plain k3 KL (mhpo.training.trainer rejects True when beta > 0)
+        # objectives add the plain k3 KL (mhpo.training.trainer rejects True when beta > 0)
+        use_bias_correction_kl=False,
         scale_rewards=recipes.SCALE_REWARDS[rec["advantage"]["mode"]],
         mask_truncated_completions=rec["dapo"]["mask_truncated"], reward_weights=weights,
         use_vllm=v["enabled"], vllm_mode=v["mode"], vllm_gpu_memory_utilization=float(v["gpu_memory_utilization"]),
@@ -162,9 +164,9 @@ def dry_run(rec: dict, objective, seed: int, run_dir: Path) -> dict:
 
 # ---------------------------------------------------------------------------------------- pieces
 def model_path(rec: dict) -> str:
-    """The recipe's model: a preset's local directory (:func:`mhpo.models.loading.resolve`), the tiny offline model built
-    once per cache (atomically) when ``path: tiny`` (the tiny VLM of ``mhpo.models.tiny_vl`` for a VL recipe, i.e. one with
-    ``data.image_field``), or the path as given."""
+    """The recipe's model: a preset's local directory (:func:`mhpo.models.loading.resolve`), the tiny offline model
+    built once per cache (atomically) when ``path: tiny`` (the tiny VLM of ``mhpo.models.tiny_vl`` for a VL recipe,
+    i.e. one with ``data.image_field``), or the path as given."""
 
     m = rec["model"]
     if m["path"] in models.PRESETS and m["path"] != "tiny":
@@ -350,7 +352,8 @@ def train(rec: dict, objective: objectives.Objective, seed: int, run_dir: Path,
     resume_step = int(resume.name.split("-")[1]) if resume else 0
     dropped = 0
     if main_rank:  # the other ranks reach the staging folder only after collectives that wait for this one
-        shutil.rmtree(run_dir / "checkpoints" / STAGING, ignore_errors=True)  # half-written checkpoints of a killed run
+        # half-written checkpoints of a killed run
+        shutil.rmtree(run_dir / "checkpoints" / STAGING, ignore_errors=True)
         io.sweep_stale_tmp(run_dir)  # and its half-written atomic writes
         dropped = _truncate_metrics(run_dir / "metrics.jsonl", resume_step)
     if resume and main_rank:

@@ -1,12 +1,12 @@
-"""The tiny VL RL run from Python: the recipe ``mhpo/resources/recipes/tiny-vl.yaml`` through ``mhpo.training.train.train``, the
-same code path as ``mhpo-bench train --config tiny-vl`` (and as every text run).
+"""The tiny VL RL run from Python: the recipe ``mhpo/resources/recipes/tiny-vl.yaml`` through
+``mhpo.training.train.train``, the same code path as ``mhpo-bench train --config tiny-vl`` (and as every text run).
 
     from mhpo.training import train_vl as train
     summary = train.run("mhpo", "/tmp/vl-run", model_dir=None, max_steps=4)
     # = mhpo-bench train --config tiny-vl --objective mhpo --seed 0 --out /tmp/vl-run --set optim.max_steps=4
 
-VL recipes are ordinary recipes with ``data.image_field`` set (docs/vl.md): ``mhpo.training.train`` then builds a TRL VLM
-dataset (conversational ``prompt`` + ``image`` column + ``answer``/``answer_type``/``choices``), uses the VL
+VL recipes are ordinary recipes with ``data.image_field`` set (docs/vl.md): ``mhpo.training.train`` then builds a TRL
+VLM dataset (conversational ``prompt`` + ``image`` column + ``answer``/``answer_type``/``choices``), uses the VL
 reward and, for ``model.path: tiny``, builds the tiny VLM. The run directory follows docs/interfaces.md
 (``manifest.json`` with ``track: vl``, ``metrics.jsonl`` incl. ``rollout/logp_gap``, ``checkpoints/``, ``final/``).
 """

@@ -195,7 +195,8 @@ class ObjectiveGRPOTrainer(GRPOTrainer):
             for key, value in self._flush_metrics().items():
                 metrics[key] = [value]
             # Steps that reuse a buffered rollout report the statistics of the rollout they train on.
-            rollout_keys = set(ROLLOUT_KEYS) | {k for k in list(metrics) + list(self._rollout_cache) if k.startswith("rewards/")}
+            rollout_keys = set(ROLLOUT_KEYS) | {k for k in list(metrics) + list(self._rollout_cache)
+                                                if k.startswith("rewards/")}
             for key in rollout_keys:
                 if metrics.get(key):
                     self._rollout_cache[key] = list(metrics[key])
@@ -240,8 +241,8 @@ class ObjectiveGRPOTrainer(GRPOTrainer):
             batch = self._fresh_prompts(target)
         else:
             raise sampling.DynamicSamplingError(
-                f"dynamic sampling: only {n_kept} of {target} completions came from groups with differing rewards after "
-                f"dapo.max_generation_rounds={self.max_generation_rounds} rounds; raise the cap, or turn "
+                f"dynamic sampling: only {n_kept} of {target} completions came from groups with differing rewards "
+                f"after dapo.max_generation_rounds={self.max_generation_rounds} rounds; raise the cap, or turn "
                 "dapo.dynamic_sampling off (the policy may have saturated or collapsed on this data)")
         merged = sampling.concat(kept, self._tokenizer.pad_token_id)
         merged = {k: v[:target] for k, v in merged.items()}
@@ -331,7 +332,8 @@ def complete_checkpoints(checkpoints_dir: str | os.PathLike, resumable: bool = F
 # What a checkpoint holds only to resume training: optimizer (and its ZeRO partitions), scheduler, RNG, scaler.
 # At ~12 bytes/parameter (fp32 Adam moments + master weights) it is most of a checkpoint; bf16 weights are 2.
 WEIGHTS_ONLY = "WEIGHTS_ONLY"  # marker: this checkpoint's training state was dropped (evaluation only)
-_TRAINING_STATE = ("optimizer.pt", "optimizer.bin", "scheduler.pt", "scaler.pt", "latest", "zero_to_fp32.py", "zero_to_torch.py")
+_TRAINING_STATE = ("optimizer.pt", "optimizer.bin", "scheduler.pt", "scaler.pt", "latest", "zero_to_fp32.py",
+                   "zero_to_torch.py")
 
 
 def drop_training_state(checkpoint: str | os.PathLike) -> int:
@@ -341,7 +343,8 @@ def drop_training_state(checkpoint: str | os.PathLike) -> int:
     ckpt, freed = Path(checkpoint), 0
     io.write_text(ckpt / WEIGHTS_ONLY, "optimizer, scheduler and RNG state dropped: newer checkpoints exist\n")
     for p in sorted(ckpt.iterdir()):
-        if p.name in _TRAINING_STATE or p.name.startswith("rng_state") or (p.is_dir() and p.name.startswith("global_step")):
+        if (p.name in _TRAINING_STATE or p.name.startswith("rng_state")
+                or (p.is_dir() and p.name.startswith("global_step"))):
             freed += sum(f.stat().st_size for f in p.rglob("*") if f.is_file()) if p.is_dir() else p.stat().st_size
             shutil.rmtree(p) if p.is_dir() else p.unlink()
     return freed
@@ -372,10 +375,10 @@ class _NonFiniteGuard(TrainerCallback):
             return
         if tr.is_deepspeed_enabled and tr.model_wrapped.was_step_applied():
             raise NonFiniteLossError(
-                f"step {state.global_step + 1}: non-finite loss or gradient, and DeepSpeed applied the update; stopping "
-                "before the damaged weights train further. The last complete checkpoint is kept. Let DeepSpeed discard "
-                "such steps (bf16.check_grad_overflow: true, its default, in the DeepSpeed config), lower the learning "
-                "rate or check the objective.")
+                f"step {state.global_step + 1}: non-finite loss or gradient, and DeepSpeed applied the update; "
+                "stopping before the damaged weights train further. The last complete checkpoint is kept. Let "
+                "DeepSpeed discard such steps (bf16.check_grad_overflow: true, its default, in the DeepSpeed "
+                "config), lower the learning rate or check the objective.")
         for p in tr.model.parameters():  # DeepSpeed has discarded the step already (nothing to drop there)
             p.grad = None
         tr.nonfinite_skipped += 1
@@ -386,8 +389,8 @@ class _NonFiniteGuard(TrainerCallback):
         if tr.nonfinite_streak >= tr.max_consecutive_nonfinite:
             raise NonFiniteLossError(
                 f"{tr.nonfinite_streak} consecutive optimizer steps had a non-finite loss or gradient (at step "
-                f"{state.global_step + 1}); stopping. The last complete checkpoint is kept. Lower the learning rate, check "
-                "the objective's parameters, or raise optim.max_consecutive_nonfinite.")
+                f"{state.global_step + 1}); stopping. The last complete checkpoint is kept. Lower the learning "
+                "rate, check the objective's parameters, or raise optim.max_consecutive_nonfinite.")
 
 
 class MetricsWriter(TrainerCallback):

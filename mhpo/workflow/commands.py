@@ -27,8 +27,8 @@ STABILITY_REFERENCES = ("grpo", "mhpo")
 def train(plan, model: str, label: str, seed, out: str, gpus: int | None = None, threads: int | None = None) -> str:
     """``mhpo-bench train --config RUN_DIR/recipe.resolved.yaml`` of one run (writes ``out``, a ``.../final`` dir;
     the file is written by ``Plan.write_resolved_recipes`` before the jobs run). An ``accelerate launch`` launcher is
-    wrapped in ``mhpo-bench launch`` (mhpo.training.launch): processes = the job's ``gpus``, a free port, ``threads`` split
-    over the ranks."""
+    wrapped in ``mhpo-bench launch`` (mhpo.training.launch): processes = the job's ``gpus``, a free port,
+    ``threads`` split over the ranks."""
     run = plan.run(model, label, seed)
     if run.kind != "train":
         raise ConfigError(f"{run.where}: {model}/{label} is evaluated from existing checkpoints, not trained")

@@ -6,7 +6,8 @@
 
 The work is split by job, one flat module each: :mod:`mhpo.workflow.schema` (JSON Schema check, preparation, site
 layer), :mod:`mhpo.workflow.plan` (the job plan), :mod:`mhpo.workflow.commands` (the command lines the rules run) and
-:mod:`mhpo.training.objective_cache` (the on-disk cache of objective checks). This module re-exports their public names.
+:mod:`mhpo.training.objective_cache` (the on-disk cache of objective checks). This module re-exports their public
+names.
 """
 
 from __future__ import annotations

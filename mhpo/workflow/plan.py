@@ -48,8 +48,9 @@ from mhpo.workflow import commands
 from mhpo.workflow.schema import ConfigError, prepare, validate_schema
 
 RESOLVED_RECIPE = recipes.RESOLVED_RECIPE
-RESOLVED_HEADER = ("# The resolved recipe of this run, written by the workflow planner (mhpo.workflow.plan) from the config's "
-                   "recipe,\n# `set`, `params` and model entry; `mhpo-bench train --config` reads it as is.\n")
+RESOLVED_HEADER = ("# The resolved recipe of this run, written by the workflow planner (mhpo.workflow.plan) from the "
+                   "config's recipe,\n"
+                   "# `set`, `params` and model entry; `mhpo-bench train --config` reads it as is.\n")
 BASE_LABEL = "base"  # reserved objective label of the untrained model's evaluation
 BASE_CHECKPOINT = "base"
 FINAL = "final"
@@ -173,8 +174,8 @@ class Plan:
             if label == BASE_LABEL:
                 raise ConfigError(f"{where}.label: {BASE_LABEL!r} is reserved for the untrained model")
             if (model, label) in seen:
-                raise ConfigError(f"{where}: model {model!r} / label {label!r} already defined by {seen[(model, label)]}; "
-                                  "give one of them a distinct `label`")
+                raise ConfigError(f"{where}: model {model!r} / label {label!r} already defined by "
+                                  f"{seen[(model, label)]}; give one of them a distinct `label`")
             seen[(model, label)] = where
             if "from_runs" in exp and "checkpoints" in exp:
                 raise ConfigError(f"{where}: set either `from_runs` or `checkpoints`, not both")
@@ -197,7 +198,8 @@ class Plan:
                 merged = {**(rec.get("objective_params") or {}).get(objective, {}), **params}
                 problem = objective_cache.check(objective, merged)
                 if problem:
-                    key = problem[0] if problem[0] == "objective" or params else f"recipe ({recipe}).objective_params.{objective}"
+                    key = (problem[0] if problem[0] == "objective" or params
+                           else f"recipe ({recipe}).objective_params.{objective}")
                     raise ConfigError(f"{where}.{key}: {problem[1]}")
             else:
                 rec = None
@@ -209,7 +211,8 @@ class Plan:
                 names = {b["name"] for b in benches}
                 for c in curve:
                     if c not in names and c not in self.skipped_benchmarks:
-                        raise ConfigError(f"{where}.evaluation.curve_benchmarks: {c!r} is not one of the benchmarks {sorted(names)}")
+                        raise ConfigError(f"{where}.evaluation.curve_benchmarks: {c!r} is not one of the benchmarks "
+                                          f"{sorted(names)}")
             if model not in self.models:
                 self.models[model] = self._model_entry(model, model_cfgs.get(model, {}), rec, evaluation, where)
             track = self.models[model]["track"]
@@ -235,7 +238,8 @@ class Plan:
                     path = f"{exp['from_runs'].rstrip('/')}/{model}/{source}/seed{seed}"
                     if not (self.workdir / path / FINAL).is_dir():
                         raise ConfigError(f"{where}.from_runs: no finished run at {path} (missing {FINAL}/); the "
-                                          "directory read is FROM_RUNS/{model}/{from_label or objective or label}/seed{seed}")
+                                          "directory read is "
+                                          "FROM_RUNS/{model}/{from_label or objective or label}/seed{seed}")
                     self._check_not_own_output(path, f"{where}.from_runs")
                 else:
                     path = exp["checkpoints"][str(seed)]
@@ -436,13 +440,14 @@ class Plan:
             final_path, step = run.path, None
         else:
             final_path, step = f"{run.path}/{FINAL}", None
-        jobs = [EvalJob(run.model, run.label, run.seed, FINAL, final_path, step, ev["resolved_benchmarks"], ev, final_input)]
+        jobs = [EvalJob(run.model, run.label, run.seed, FINAL, final_path, step, ev["resolved_benchmarks"], ev,
+                        final_input)]
         curve = ev["curve_benchmarks"]
         benches = [b for b in ev["resolved_benchmarks"] if curve is None or b["name"] in curve]
         for name, s in run.checkpoints:
             if benches:
-                jobs.append(EvalJob(run.model, run.label, run.seed, name, f"{run.path}/checkpoints/{name}", s, benches, ev,
-                                    final_input))
+                jobs.append(EvalJob(run.model, run.label, run.seed, name, f"{run.path}/checkpoints/{name}", s,
+                                    benches, ev, final_input))
         for j in jobs:
             self.evals[j.key] = j
 
@@ -549,7 +554,8 @@ class Plan:
                 "aggregate": 1,
             },
             "skipped_benchmarks (no data)": sorted(set(self.skipped_benchmarks)),
-            **({"planned_without_data (provide before running)": sorted(set(self.missing_data))} if self.missing_data else {}),
+            **({"planned_without_data (provide before running)": sorted(set(self.missing_data))}
+               if self.missing_data else {}),
             **({"studies": {n: p.summary()["jobs"] for n, p in self.studies.items()}} if self.studies else {}),
         }
 
@@ -619,7 +625,8 @@ def _load_recipe(recipe: str, overrides: dict, where: str) -> dict:
 
 def _check_training_data(rec: dict, where: str) -> None:
     """A recipe's data fields exist in its data, when the data are on this machine (a local file or directory, or
-    a Hub id in the HF cache): a wrong field name fails at planning, naming the fields that exist (mhpo.training.data)."""
+    a Hub id in the HF cache): a wrong field name fails at planning, naming the fields that exist
+    (mhpo.training.data)."""
 
     key = json.dumps(rec["data"], sort_keys=True, default=str)
     if key not in _DATA_CHECKED:  # once per distinct data section: 54 paper runs share 2

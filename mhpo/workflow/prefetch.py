@@ -6,7 +6,8 @@ caches, on a machine with internet (a login node), so that compute nodes run off
 
 * models (each model's ``base`` and each recipe's ``model.path``) and training datasets (``data.hf_dataset``) that
   are Hub ids go to the Hugging Face cache (``$HF_HOME/hub``; the site layer's ``hf_home``), where the jobs read them
-  with ``HF_HUB_OFFLINE=1`` (mhpo.common.env); models without their ``*.bin``/``*.pt`` duplicates of safetensors weights;
+  with ``HF_HUB_OFFLINE=1`` (mhpo.common.env); models without their ``*.bin``/``*.pt`` duplicates of safetensors
+  weights;
 * benchmarks without a local copy are written as local copies ``DIR/<name>/test.jsonl`` (+ ``images/`` for VL),
   DIR = the config's ``data_dir``, else ``$MHPO_BENCHMARK_DIR`` (the site layer's ``benchmark_dir``), which is
   where evaluation looks (docs/benchmarks.md).
@@ -102,7 +103,8 @@ def items(plan, cache: Path) -> list[Item]:
         for j in p.evals.values():
             for b in j.benchmarks:
                 benches.setdefault(b["name"], j.evaluation["data_dir"] or p.data_dir)
-    out = [Item("model", m, "cached" if _cached(m, "model", cache) else "to fetch", str(cache)) for m in sorted(models)]
+    out = [Item("model", m, "cached" if _cached(m, "model", cache) else "to fetch", str(cache))
+           for m in sorted(models)]
     out += [Item("dataset", d, "cached" if _cached(d, "dataset", cache) else "to fetch", str(cache))
             for d in sorted(datasets)]
     for name, data_dir in sorted(benches.items()):

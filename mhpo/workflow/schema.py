@@ -48,7 +48,8 @@ def validate_schema(cfg: dict) -> dict:
 
     Validator = jsonschema.validators.extend(cls, {"properties": set_defaults})
     cfg = copy.deepcopy(cfg)
-    errors = sorted(Validator(_schema()).iter_errors(cfg), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
+    errors = sorted(Validator(_schema()).iter_errors(cfg),
+                    key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
     if errors:
         e = errors[0]
         msg = e.message
@@ -56,7 +57,8 @@ def validate_schema(cfg: dict) -> dict:
             m = re.search(r"\('(.+)' was unexpected\)|\((.+) were unexpected\)", msg)
             if m:
                 known = sorted((e.schema.get("properties") or {}).keys()) if isinstance(e.schema, dict) else []
-                msg = f"unknown key {(m.group(1) or m.group(2))!r}" + (f"; known keys: {', '.join(known)}" if known else "")
+                msg = (f"unknown key {(m.group(1) or m.group(2))!r}"
+                       + (f"; known keys: {', '.join(known)}" if known else ""))
         elif e.validator == "pattern":
             msg = f"{e.instance!r} is not a valid label (no '/', control characters, or leading '.'/'-')"
         raise ConfigError(f"{_where(e.absolute_path)}: {msg}")
