@@ -2,9 +2,10 @@
 # .ci/slurm/run.sh -- a real, single-node Slurm cluster on localhost, and the
 # project's workflow run through it.
 #
-#   .ci/slurm/run.sh            full CI step: cluster up, smoke workflow, the project's
-#                               workflow via `--profile slurm`, local run of the same
-#                               config, table comparison, tests/test_slurm.py, cluster down
+#   .ci/slurm/run.sh            full CI step: cluster up, tests/test_slurm.py beside the
+#                               project's workflow via `--profile slurm` (without pytest: a
+#                               3-rule smoke workflow first), local run of the same config,
+#                               table comparison, cluster down
 #   .ci/slurm/run.sh --smoke    cluster up, 3-rule smoke workflow only, cluster down
 #   .ci/slurm/run.sh --shell    cluster up, interactive shell inside it (sinfo, sbatch,
 #                               snakemake --profile ...); exit the shell to tear it down
@@ -370,7 +371,7 @@ run_pytest() {
 		local t
 		t="$(now)"
 		# both tests at once (-n 2 --dist load): their jobs are trivial, their time is Slurm's scheduling and polling
-		(cd "$REPO" && timeout -s KILL 200 python3 -m pytest -q -n 2 --dist load -p no:cacheprovider tests/test_slurm.py -rs) >&2 ||
+		(cd "$REPO" && timeout -s KILL 300 python3 -m pytest -q -n 2 --dist load -p no:cacheprovider tests/test_slurm.py -rs) >&2 ||
 			die "tests/test_slurm.py failed"
 		log "tests/test_slurm.py in $(secs "$t") s"
 	elif [[ -n "${MHPO_REQUIRE:-}" ]]; then
@@ -393,8 +394,16 @@ case "$MODE" in
 	"$@"
 	;;
 --all)
-	if python3 -c 'import pytest' 2>/dev/null; then run_pytest; else smoke; fi
-	project_workflow
+	if python3 -c 'import pytest' 2>/dev/null; then
+		# tests/test_slurm.py beside the workflow: one after the other they kept 0.85 of the 2 cores busy
+		run_pytest &
+		tests_pid=$!
+		project_workflow
+		wait "$tests_pid" || die "tests/test_slurm.py failed"
+	else
+		smoke
+		project_workflow
+	fi
 	;;
 esac
 log "done in $(secs "${_SLURM_CI_T0}") s"
